@@ -1,0 +1,41 @@
+"""asyncbento: a fast, async-first client for BentoML services.
+
+A drop-in replacement for ``bentoml.SyncHTTPClient`` / ``bentoml.AsyncHTTPClient`` built on
+aiohttp, without the BentoML framework::
+
+    async with asyncbento.AsyncHTTPClient("http://localhost:3000") as client:
+        print(await client.summarize(text="..."))
+
+    with asyncbento.SyncHTTPClient("http://localhost:3000") as client:
+        print(client.summarize(text="..."))
+"""
+
+__version__ = "0.1.0"
+
+from . import exceptions
+from ._client import AsyncEndpointMethod, AsyncHTTPClient
+from ._config import NOT_GIVEN, Limits, RetryPolicy, Timeout
+from ._schema import Endpoint
+from ._streaming import ServerSentEvent
+from ._sync import SyncEndpointMethod, SyncHTTPClient, Task
+from ._tasks import AsyncTask, ResultStatus
+from .exceptions import BentoMLException
+
+__all__ = [
+    "NOT_GIVEN",
+    "AsyncEndpointMethod",
+    "AsyncHTTPClient",
+    "AsyncTask",
+    "BentoMLException",
+    "Endpoint",
+    "Limits",
+    "ResultStatus",
+    "RetryPolicy",
+    "ServerSentEvent",
+    "SyncEndpointMethod",
+    "SyncHTTPClient",
+    "Task",
+    "Timeout",
+    "__version__",
+    "exceptions",
+]

@@ -1,0 +1,97 @@
+"""What a call sends: the body for an endpoint's bound arguments, rebuildable per attempt.
+
+JSON and root bodies are plain bytes, made once. Bodies with files are rebuilt for every
+attempt from their :class:`~asyncbento._files.FileSource`, so a retry re-sends every file from
+its start and never a half-consumed stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+
+from ._codec import encode_form_value, encode_json
+from ._files import FileInput, FileSource, RemoteFile, file_payload, prepare_file, prepare_files
+from ._schema import Endpoint, RootKind
+
+JSON_HEADERS: Final = {"Content-Type": "application/json"}
+TEXT_HEADERS: Final = {"Content-Type": "text/plain; charset=utf-8"}
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A request body: fixed bytes, or the parts of a multipart / streamed-file body."""
+
+    headers: Mapping[str, str] | None
+    data: bytes | None = None
+    fields: tuple[tuple[str, str | FileInput], ...] = ()
+    root_file: FileSource | None = None
+    rewindable: bool = True
+
+    def payload(self) -> Any:
+        """What aiohttp sends for one attempt (fresh file streams each time)."""
+        if self.data is not None:
+            return self.data
+        if self.root_file is not None:
+            return file_payload(self.root_file)
+        writer = aiohttp.MultipartWriter("form-data")
+        for name, value in self.fields:
+            if isinstance(value, FileSource):
+                part = file_payload(value)
+                part.set_content_disposition("form-data", name=name, filename=value.filename)
+                writer.append_payload(part)
+            else:
+                text = value.url if isinstance(value, RemoteFile) else value
+                part = aiohttp.payload.StringPayload(text, content_type="text/plain")
+                part.set_content_disposition("form-data", name=name)
+                writer.append_payload(part)
+        return writer
+
+
+EMPTY_BODY: Final = Body(headers=None, data=b"")
+
+
+async def build_body(endpoint: Endpoint, bound: Any) -> Body:
+    """Encode bound arguments (from :meth:`Endpoint.bind`) as the endpoint expects them.
+
+    Raises:
+        TypeError: a value that cannot be sent (named by its argument).
+        FileNotFoundError: a file argument whose path does not exist.
+    """
+    if endpoint.root is not None:
+        return await _root_body(endpoint, bound)
+    if not endpoint.has_files:
+        return Body(headers=JSON_HEADERS, data=encode_json(bound, endpoint=endpoint.name))
+    fields: list[tuple[str, str | FileInput]] = []
+    for name, value in bound.items():
+        if name in endpoint.file_fields:
+            if value is None:
+                continue  # an optional file left out
+            fields.append((name, await prepare_file(value, endpoint=endpoint.name, argument=name)))
+        elif name in endpoint.file_list_fields:
+            for item in await prepare_files(value, endpoint=endpoint.name, argument=name):
+                fields.append((name, item))
+        else:
+            fields.append((name, encode_form_value(value, endpoint=endpoint.name, argument=name)))
+    rewindable = all(not isinstance(v, FileSource) or v.rewindable for _, v in fields)
+    return Body(headers=None, fields=tuple(fields), rewindable=rewindable)
+
+
+async def _root_body(endpoint: Endpoint, value: Any) -> Body:
+    kind = endpoint.root
+    if kind is RootKind.FILE:
+        source = await prepare_file(value, endpoint=endpoint.name, argument=None)
+        if isinstance(source, RemoteFile):
+            return Body(headers=TEXT_HEADERS, data=source.url.encode("utf-8"))
+        headers = {"Content-Type": source.content_type or "application/octet-stream"}
+        return Body(headers=headers, root_file=source, rewindable=source.rewindable)
+    if kind is RootKind.TEXT and isinstance(value, str):
+        return Body(headers=TEXT_HEADERS, data=value.encode("utf-8"))
+    if kind in (RootKind.TEXT, RootKind.BYTES) and isinstance(value, (bytes, bytearray, memoryview)):
+        return Body(headers=TEXT_HEADERS, data=bytes(value))
+    if kind is RootKind.BYTES and isinstance(value, str):
+        return Body(headers=TEXT_HEADERS, data=value.encode("utf-8"))
+    return Body(headers=JSON_HEADERS, data=encode_json(value, endpoint=endpoint.name))

@@ -1,0 +1,595 @@
+"""AsyncHTTPClient: the one implementation of every client behaviour.
+
+The sync client (``_sync.py``) runs these very coroutines on a background loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from . import __version__
+from ._body import Body, build_body
+from ._codec import JSON_DECODER, decode_body, error_from_answer
+from ._config import (
+    DEFAULT_LIMITS,
+    DEFAULT_RETRY,
+    NOT_GIVEN,
+    Limits,
+    RetryPolicy,
+    Timeout,
+    TimeoutLike,
+    _NotGiven,
+)
+from ._files import open_image, save_download
+from ._retry import call_with_retry
+from ._schema import Endpoint, OutputKind, parse_schema
+from ._streaming import SSEParser, ServerSentEvent, TextDecoder, read_chunk
+from ._tasks import AsyncTask, ResultStatus
+from ._transport import TRANSPORT_FAILURES, Transport, VerifyLike, translate_error
+from .exceptions import (
+    BentoMLException,
+    NotFound,
+    ResponseDecodeError,
+    ServiceUnavailable,
+    TaskCancelNotSupported,
+    TransportError,
+)
+
+T = TypeVar("T")
+
+READY_POLL_INITIAL = 0.05
+READY_POLL_MAX = 1.0
+READY_PROBE_TIMEOUT = 2.0
+DEFAULT_USER_AGENT = f"asyncbento/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """Per-client (or per-view) call options, with aiohttp timeouts made once."""
+
+    timeout: Timeout
+    retry: RetryPolicy | None
+    call_timeout: aiohttp.ClientTimeout
+    stream_timeout: aiohttp.ClientTimeout
+
+    @classmethod
+    def make(cls, timeout: TimeoutLike, retry: RetryPolicy | None) -> _Options:
+        limits = Timeout.coerce(timeout)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be an asyncbento.RetryPolicy or None, not {retry!r}")
+        call = aiohttp.ClientTimeout(
+            total=limits.total, connect=limits.connect, sock_read=limits.read
+        )
+        # A stream may run far longer than any one call: bound its silences, not its length.
+        stream = aiohttp.ClientTimeout(
+            total=None,
+            connect=limits.connect if limits.connect is not None else limits.total,
+            sock_read=limits.read if limits.read is not None else limits.total,
+        )
+        return cls(limits, retry, call, stream)
+
+
+class _Core:
+    """State shared by a client and every view made from it by ``with_options``."""
+
+    def __init__(
+        self,
+        url: str,
+        transport: Transport,
+        server_ready_timeout: float | None,
+        download_dir: str | os.PathLike[str] | None,
+    ) -> None:
+        self.url = url
+        self.transport = transport
+        self.server_ready_timeout = server_ready_timeout
+        self.readyz_url = transport.url("/readyz")
+        self.schema_url = transport.url("/schema.json")
+        self.endpoints: dict[str, Endpoint] | None = None
+        self.service_name = ""
+        self.setup_lock: asyncio.Lock | None = None
+        self._download_dir = pathlib.Path(download_dir) if download_dir is not None else None
+
+    def download_directory(self) -> pathlib.Path:
+        """Where file outputs go: the user's choice, else one directory per client."""
+        if self._download_dir is None:
+            self._download_dir = pathlib.Path(tempfile.mkdtemp(prefix="asyncbento-"))
+        return self._download_dir
+
+
+class AsyncEndpointMethod:
+    """A service endpoint bound to a client: call it with the endpoint's own arguments.
+
+    Stream endpoints return an async generator; others return a coroutine. Task endpoints
+    also have ``submit``, ``get_status``, ``get``, ``cancel`` and ``retry``.
+    """
+
+    def __init__(self, client: AsyncHTTPClient, endpoint: Endpoint, url: URL) -> None:
+        self._client = client
+        self.endpoint = endpoint
+        self.url = url
+        self.__name__ = endpoint.name
+        self.__qualname__ = f"{type(client).__name__}.{endpoint.name}"
+        self.__signature__ = endpoint.signature
+        kind = "stream" if endpoint.is_stream else "task" if endpoint.is_task else "endpoint"
+        self.__doc__ = f"Call the {endpoint.name!r} {kind} of the service (POST {endpoint.route})."
+        if endpoint.is_task:
+            base = str(url)
+            self._task_urls = {op: URL(f"{base}/{op}") for op in _TASK_OPERATIONS}
+
+    def __repr__(self) -> str:
+        return f"<endpoint {self.__name__}{self.endpoint.signature}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        bound = self.endpoint.bind(args, kwargs)
+        if self.endpoint.is_stream:
+            return self._client._stream(self, bound)
+        return self._client._call(self, bound)
+
+    def events(self, *args: Any, **kwargs: Any) -> AsyncIterator[ServerSentEvent]:
+        """Call a stream endpoint that sends real Server-Sent Events, yielding parsed events.
+
+        Stops at a ``data: [DONE]`` sentinel (OpenAI style) or at the end of the stream.
+        """
+        if not self.endpoint.is_stream:
+            raise TypeError(f"{self.__name__} is not a stream endpoint")
+        return self._client._events(self, self.endpoint.bind(args, kwargs))
+
+    # ----------------------------------------------------------------- task endpoints
+
+    def _task_url(self, operation: str) -> URL:
+        if not self.endpoint.is_task:
+            raise TypeError(f"{self.__name__} is not a task endpoint")
+        return self._task_urls[operation]
+
+    async def submit(self, *args: Any, **kwargs: Any) -> AsyncTask:
+        """Submit a task with the endpoint's arguments and return its handle."""
+        url = self._task_url("submit")
+        body = await build_body(self.endpoint, self.endpoint.bind(args, kwargs))
+        answer = await self._client._exchange("POST", url, _read_json, body=body, resend_safe=False)
+        return AsyncTask(_task_id(answer), self)
+
+    async def get_status(self, task_id: str) -> ResultStatus:
+        """The status of the task ``task_id``."""
+        answer = await self._client._exchange(
+            "GET", self._task_url("status"), _read_json, params={"task_id": task_id}
+        )
+        status = answer.get("status") if isinstance(answer, dict) else None
+        try:
+            return ResultStatus(status)
+        except ValueError:
+            raise ResponseDecodeError(f"unknown task status {status!r}") from None
+
+    async def get(self, task_id: str) -> Any:
+        """The output of the finished task ``task_id`` (its error, if it failed)."""
+        return await self._client._exchange(
+            "GET",
+            self._task_url("get"),
+            self._client._output_reader(self.endpoint),
+            params={"task_id": task_id},
+        )
+
+    async def cancel(self, task_id: str) -> None:
+        """Ask the server to cancel the task ``task_id``."""
+        try:
+            await self._client._exchange(
+                "PUT", self._task_url("cancel"), _read_nothing, params={"task_id": task_id}
+            )
+        except BentoMLException as exc:
+            if exc.status == 400 and "not supported" in exc.message:
+                raise TaskCancelNotSupported(
+                    f"this server does not support cancelling tasks ({exc.message}); "
+                    "the task may keep running to the end",
+                    body=exc.body,
+                ) from exc
+            raise
+
+    async def retry(self, task_id: str) -> AsyncTask:
+        """Run the stored input of task ``task_id`` again, as a new task."""
+        answer = await self._client._exchange(
+            "POST",
+            self._task_url("retry"),
+            _read_json,
+            params={"task_id": task_id},
+            resend_safe=False,
+        )
+        return AsyncTask(_task_id(answer), self)
+
+
+_TASK_OPERATIONS = ("submit", "status", "get", "cancel", "retry")
+
+
+def _task_id(answer: Any) -> str:
+    task_id = answer.get("task_id") if isinstance(answer, dict) else None
+    if not isinstance(task_id, str) or not task_id:
+        raise ResponseDecodeError(f"the server's task answer has no task_id: {answer!r}")
+    return task_id
+
+
+async def _read_json(response: aiohttp.ClientResponse) -> Any:
+    body = await response.read()
+    try:
+        return JSON_DECODER.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ResponseDecodeError(
+            f"expected JSON from {response.url.path}: {exc}",
+            body=body.decode("utf-8", errors="replace"),
+        ) from exc
+
+
+async def _read_nothing(response: aiohttp.ClientResponse) -> None:
+    await response.read()
+
+
+def _mask(token: str | None) -> str:
+    return "None" if not token else "'***'"
+
+
+class AsyncHTTPClient:
+    """An async client for a BentoML service; a drop-in for ``bentoml.AsyncHTTPClient``.
+
+    Use it as ``async with AsyncHTTPClient(url) as client:``; entering waits for the server to
+    be ready (unless ``server_ready_timeout=0``), reads ``/schema.json`` and makes one method
+    per endpoint, named after it (``api_<name>`` when the name clashes with the client's own).
+
+    Args:
+        url: ``http(s)://host[:port]``, ``tcp://host:port`` or ``file:///path/to.sock``.
+        token: Bearer token (default: ``$BENTO_CLOUD_API_KEY``); never shown in reprs.
+        timeout: Seconds per call (a total), or an :class:`asyncbento.Timeout`.
+        server_ready_timeout: Seconds to wait for ``/readyz`` on entry (``None``: the call
+            timeout; ``0``: do not wait).
+        headers: Extra headers sent with every request.
+        retry: A :class:`asyncbento.RetryPolicy`, or ``None`` to never retry.
+        limits: Connection pool limits, an :class:`asyncbento.Limits`.
+        verify: TLS verification: ``True`` (system CAs), ``False``, a CA bundle path, or an
+            ``ssl.SSLContext``.
+        trust_env: Honour ``HTTP(S)_PROXY`` / ``NO_PROXY`` and ``.netrc``.
+        download_dir: Directory for file outputs (default: a new one under the temp dir).
+            Files there belong to you: closing the client never deletes them.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: TimeoutLike = 30,
+        server_ready_timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        limits: Limits = DEFAULT_LIMITS,
+        verify: VerifyLike = True,
+        trust_env: bool = False,
+        download_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if token is None:
+            token = os.environ.get("BENTO_CLOUD_API_KEY") or None
+        all_headers = {"User-Agent": DEFAULT_USER_AGENT}
+        all_headers.update(headers or {})
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        self._token = token
+        self._options = _Options.make(timeout, retry)
+        transport = Transport(
+            url, headers=all_headers, limits=limits, verify=verify, trust_env=trust_env
+        )
+        self._core = _Core(url, transport, server_ready_timeout, download_dir)
+        self._methods: dict[str, AsyncEndpointMethod] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(url={self._core.url!r}, token={_mask(self._token)}, "
+            f"timeout={self._options.timeout!r}, retry={self._options.retry!r})"
+        )
+
+    @property
+    def url(self) -> str:
+        """The URL this client was made with."""
+        return self._core.url
+
+    @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        """The service's endpoints by name (after set-up)."""
+        return dict(self._require_setup())
+
+    @property
+    def service_name(self) -> str:
+        """The service's name from ``/schema.json`` (after set-up)."""
+        self._require_setup()
+        return self._core.service_name
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> AsyncHTTPClient:
+        try:
+            await self._setup()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connections. Safe to call more than once; downloaded files are kept."""
+        await self._core.transport.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._core.transport.closed
+
+    async def _setup(self) -> None:
+        core = self._core
+        if core.endpoints is None:
+            if core.setup_lock is None:
+                core.setup_lock = asyncio.Lock()
+            async with core.setup_lock:
+                if core.endpoints is None:
+                    wait = core.server_ready_timeout
+                    if wait is None:
+                        wait = self._options.timeout.total or 30.0
+                    if wait > 0:
+                        await self.wait_until_server_ready(wait)
+                    document = await self._fetch_schema()
+                    core.service_name, core.endpoints = parse_schema(document)
+        self._bind_methods()
+
+    def _require_setup(self) -> dict[str, Endpoint]:
+        endpoints = self._core.endpoints
+        if endpoints is None:
+            raise RuntimeError(
+                "Client is not set up yet: use `async with AsyncHTTPClient(url) as client:`"
+            )
+        return endpoints
+
+    def _bind_methods(self) -> None:
+        if self._methods:
+            return
+        transport = self._core.transport
+        reserved = set(dir(type(self)))
+        for name, endpoint in self._require_setup().items():
+            method = AsyncEndpointMethod(self, endpoint, transport.url(endpoint.route))
+            self._methods[name] = method
+            if name == "__call__":
+                continue  # served by AsyncHTTPClient.__call__
+            attribute = f"api_{name}" if name in reserved or name.startswith("_") else name
+            setattr(self, attribute, method)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not found normally: endpoint names before set-up, or on a
+        # view made before its client was set up.
+        if name.startswith("__") or name in ("_core", "_methods", "_options", "_token"):
+            raise AttributeError(name)
+        if self._core.endpoints is None:
+            raise RuntimeError(
+                f"Client is not set up yet (no {name!r} until then): "
+                "use `async with AsyncHTTPClient(url) as client:`"
+            )
+        if not self._methods:
+            self._bind_methods()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} has no endpoint or attribute {name!r}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the service's ``__call__`` endpoint, if it has one."""
+        self._require_setup()
+        method = self._methods.get("__call__")
+        if method is None:
+            raise TypeError("this service has no __call__ endpoint")
+        return method(*args, **kwargs)
+
+    def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Call an endpoint by its name (as ``client.<name>(...)`` would).
+
+        Raises:
+            NotFound: the service has no endpoint of that name (raised without any request).
+        """
+        self._require_setup()
+        method = self._methods.get(name)
+        if method is None:
+            raise NotFound(f"endpoint {name!r} not found in the service")
+        return method(*args, **kwargs)
+
+    def with_options(
+        self,
+        *,
+        timeout: TimeoutLike | _NotGiven = NOT_GIVEN,
+        retry: RetryPolicy | None | _NotGiven = NOT_GIVEN,
+    ) -> AsyncHTTPClient:
+        """A light view of this client with other call options, sharing its connections."""
+        view = object.__new__(type(self))
+        view._token = self._token
+        view._core = self._core
+        view._options = _Options.make(
+            self._options.timeout if isinstance(timeout, _NotGiven) else timeout,
+            self._options.retry if isinstance(retry, _NotGiven) else retry,
+        )
+        view._methods = {}
+        if self._core.endpoints is not None:
+            view._bind_methods()
+        return view
+
+    # ----------------------------------------------------------------- readiness
+
+    async def is_ready(self, timeout: float | None = None) -> bool:
+        """Whether ``/readyz`` answers 200 now; False (never an error) when nothing answers."""
+        return await self._probe(READY_PROBE_TIMEOUT if timeout is None else timeout)
+
+    async def _probe(self, timeout: float) -> bool:
+        transport = self._core.transport
+        try:
+            response = await transport.start(
+                "GET", self._core.readyz_url, timeout=aiohttp.ClientTimeout(total=timeout)
+            )
+        except TransportError:
+            return False
+        try:
+            await transport.read(response)
+        except TransportError:
+            return False
+        finally:
+            transport.finish(response)
+        return response.status == 200
+
+    async def wait_until_server_ready(self, timeout: float | None = None) -> None:
+        """Poll ``/readyz`` with backoff until it answers 200.
+
+        Raises:
+            ServiceUnavailable: still not ready after ``timeout`` seconds.
+        """
+        limit = self._options.timeout.total or 30.0 if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        delay = READY_POLL_INITIAL
+        while True:
+            remaining = deadline - time.monotonic()
+            if await self._probe(max(0.05, min(READY_PROBE_TIMEOUT, remaining))):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ServiceUnavailable(f"Server is not ready after {limit} seconds")
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, READY_POLL_MAX)
+
+    async def _fetch_schema(self) -> Any:
+        try:
+            return await self._exchange("GET", self._core.schema_url, _read_json)
+        except BentoMLException as exc:
+            if exc.status is None:
+                raise
+            failure = type(exc)(
+                f"Failed to fetch schema from {self._core.url}: {exc.message}",
+                error_code=exc.error_code,
+                body=exc.body,
+            )
+            failure.status = exc.status
+            raise failure from exc
+
+    # ----------------------------------------------------------------- requests
+
+    async def _open(
+        self,
+        method: str,
+        url: URL,
+        *,
+        body: Body | None = None,
+        params: Mapping[str, str] | None = None,
+        stream: bool = False,
+        resend_safe: bool = True,
+    ) -> aiohttp.ClientResponse:
+        """Send a request under the retry policy; return a 2xx response with headers read.
+
+        Error statuses raise their typed exception. The caller must ``finish`` the response.
+        """
+        transport = self._core.transport
+        options = self._options
+        timeout = options.stream_timeout if stream else options.call_timeout
+
+        async def attempt() -> aiohttp.ClientResponse:
+            response = await transport.start(
+                method,
+                url,
+                timeout=timeout,
+                data=None if body is None else body.payload(),
+                headers=None if body is None else body.headers,
+                params=params,
+            )
+            if response.status < 400:
+                return response
+            try:
+                data = await transport.read(response)
+            finally:
+                transport.finish(response)
+            raise error_from_answer(response.status, response.reason or "", data, response.headers)
+
+        policy = options.retry if body is None or body.rewindable else None
+        return await call_with_retry(policy, attempt, resend_safe=resend_safe)
+
+    async def _exchange(
+        self,
+        method: str,
+        url: URL,
+        handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        *,
+        body: Body | None = None,
+        params: Mapping[str, str] | None = None,
+        resend_safe: bool = True,
+    ) -> T:
+        response = await self._open(
+            method, url, body=body, params=params, resend_safe=resend_safe
+        )
+        transport = self._core.transport
+        try:
+            return await handle(response)
+        except TRANSPORT_FAILURES as exc:
+            raise translate_error(exc, answer_started=True) from exc
+        finally:
+            transport.finish(response)
+
+    def _output_reader(
+        self, endpoint: Endpoint
+    ) -> Callable[[aiohttp.ClientResponse], Awaitable[Any]]:
+        async def read_output(response: aiohttp.ClientResponse) -> Any:
+            return await self._decode(endpoint, response)
+
+        return read_output
+
+    async def _decode(self, endpoint: Endpoint, response: aiohttp.ClientResponse) -> Any:
+        kind = endpoint.output
+        if kind is OutputKind.FILE or kind is OutputKind.IMAGE:
+            path = await save_download(response, self._core.download_directory())
+            return path if kind is OutputKind.FILE else await open_image(path)
+        data = await self._core.transport.read(response)
+        return decode_body(kind, data, response.headers.get("Content-Type"))
+
+    async def _call(self, method: AsyncEndpointMethod, bound: Any) -> Any:
+        body = await build_body(method.endpoint, bound)
+        response = await self._open("POST", method.url, body=body)
+        try:
+            return await self._decode(method.endpoint, response)
+        finally:
+            self._core.transport.finish(response)
+
+    async def _stream(self, method: AsyncEndpointMethod, bound: Any) -> AsyncIterator[Any]:
+        body = await build_body(method.endpoint, bound)
+        response = await self._open("POST", method.url, body=body, stream=True)
+        decoder = None if method.endpoint.output is OutputKind.BYTES else TextDecoder()
+        try:
+            while chunk := await read_chunk(response):
+                if decoder is None:
+                    yield chunk
+                elif text := decoder.feed(chunk):
+                    yield text
+            if decoder is not None and (tail := decoder.end()):
+                yield tail
+        finally:
+            self._core.transport.finish(response)
+
+    async def _events(
+        self, method: AsyncEndpointMethod, bound: Any
+    ) -> AsyncIterator[ServerSentEvent]:
+        stream = self._stream(method, bound)
+        parser = SSEParser()
+        try:
+            async for text in stream:
+                for event in parser.feed(text):
+                    if event.is_done:
+                        return
+                    yield event
+            for event in parser.close():
+                if event.is_done:
+                    return
+                yield event
+        finally:
+            await stream.aclose()

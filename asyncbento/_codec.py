@@ -1,0 +1,181 @@
+"""msgspec encoding of request values, decoding of answers, and error bodies to exceptions.
+
+numpy and pydantic objects are encoded by duck typing, so neither library is imported unless
+the user passes such an object (or an endpoint returns a tensor).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from ._retry import parse_retry_after
+from ._schema import OutputKind
+from .exceptions import (
+    BentoMLException,
+    ResponseDecodeError,
+    TaskNotCompleted,
+    exception_for_status,
+)
+
+
+def _encode_extra(obj: Any) -> Any:
+    """msgspec ``enc_hook``: types msgspec does not know natively."""
+    model_dump = getattr(obj, "model_dump", None)
+    if callable(model_dump):  # pydantic v2 models
+        return model_dump(mode="json")
+    module = type(obj).__module__
+    if module == "numpy" or module.startswith("numpy."):
+        tolist = getattr(obj, "tolist", None)  # ndarray -> nested lists; scalar -> Python number
+        if callable(tolist):
+            return tolist()
+    legacy_dict = getattr(obj, "dict", None)
+    if callable(legacy_dict) and hasattr(obj, "__fields__"):  # pydantic v1 models
+        return legacy_dict()
+    raise TypeError(f"objects of type {type(obj).__qualname__} cannot be encoded as JSON")
+
+
+JSON_ENCODER = msgspec.json.Encoder(enc_hook=_encode_extra)
+JSON_DECODER = msgspec.json.Decoder()
+
+
+def encode_json(value: Any, *, endpoint: str, argument: str | None = None) -> bytes:
+    """Encode a request value as JSON; a value that cannot be encoded raises ``TypeError``
+    naming the argument that holds it."""
+    try:
+        return JSON_ENCODER.encode(value)
+    except (TypeError, msgspec.EncodeError, OverflowError, ValueError) as exc:
+        culprit = argument
+        if culprit is None and isinstance(value, dict):
+            culprit = _find_unencodable(value)
+        where = f"argument {culprit!r} of {endpoint}()" if culprit else f"the input of {endpoint}()"
+        raise TypeError(f"{where} cannot be sent as JSON: {exc}") from exc
+
+
+def _find_unencodable(values: Mapping[str, Any]) -> str | None:
+    for name, item in values.items():
+        try:
+            JSON_ENCODER.encode(item)
+        except (TypeError, msgspec.EncodeError, OverflowError, ValueError):
+            return name
+    return None
+
+
+def encode_form_value(value: Any, *, endpoint: str, argument: str) -> str:
+    """A non-file field of a multipart request: its JSON text, as BentoML's server expects."""
+    return encode_json(value, endpoint=endpoint, argument=argument).decode("utf-8")
+
+
+def _to_tensor(data: Any) -> Any:
+    try:
+        import numpy
+    except ImportError:  # numpy is optional: hand back the nested lists
+        return data
+    return numpy.asarray(data)
+
+
+def _media_type(content_type: str | None) -> str:
+    if not content_type:
+        return ""
+    return content_type.partition(";")[0].strip().lower()
+
+
+def decode_body(kind: OutputKind, body: bytes, content_type: str | None) -> Any:
+    """Turn a successful answer's body into the endpoint's Python value (not files/images)."""
+    if kind is OutputKind.BYTES:
+        return body
+    if kind is OutputKind.TEXT:
+        return _decode_text(body)
+    media = _media_type(content_type)
+    if media.startswith("text/"):
+        # An endpoint typed Any that returned a str answers text/plain, not JSON.
+        return _decode_text(body)
+    if not body and media != "application/json":
+        return None
+    try:
+        data = JSON_DECODER.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ResponseDecodeError(
+            f"the server answered {media or 'no content type'} that is not valid JSON: {exc}",
+            body=_body_text(body),
+        ) from exc
+    return _to_tensor(data) if kind is OutputKind.TENSOR else data
+
+
+def _decode_text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResponseDecodeError(
+            f"the server's text answer is not UTF-8: {exc}", body=_body_text(body)
+        ) from exc
+
+
+_MAX_MESSAGE = 2000
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def _body_text(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace")
+
+
+def _detail_text(detail: Any) -> str:
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, Mapping) and "msg" in item:
+                loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail)
+
+
+def error_message(body: bytes, content_type: str | None, status: int, reason: str) -> str:
+    """The server's error text, from any of the body formats BentoML (or a proxy) sends."""
+    text = _body_text(body).strip()
+    media = _media_type(content_type)
+    data: Any = None
+    if text[:1] in ("{", "["):
+        try:
+            data = JSON_DECODER.decode(body)
+        except msgspec.DecodeError:
+            data = None
+    if isinstance(data, list) and data and isinstance(data[0], Mapping):
+        data = data[0]  # BentoMLException 4xx bodies are a one-element array
+    if isinstance(data, Mapping):
+        message = data.get("error") or data.get("message") or data.get("detail")
+        detail = data.get("detail") if message is not data.get("detail") else None
+        if message is not None:
+            message = message if isinstance(message, str) else _detail_text(message)
+            if detail:
+                message = f"{message}: {_detail_text(detail)}"
+            return message[:_MAX_MESSAGE]
+    if media == "text/html" or text.lower().startswith(("<!doctype", "<html")):
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        words = title.group(1) if title else _TAG.sub(" ", text)
+        text = _SPACE.sub(" ", html.unescape(words)).strip()
+    if not text:
+        text = f"HTTP {status} {reason}".strip()
+    return text[:_MAX_MESSAGE]
+
+
+def error_from_answer(
+    status: int, reason: str, body: bytes, headers: Mapping[str, str]
+) -> BentoMLException:
+    """The exception that stands for an HTTP error answer."""
+    content_type = headers.get("Content-Type")
+    message = error_message(body, content_type, status, reason)
+    cls = exception_for_status(status)
+    if status == 400 and "not completed yet" in message:
+        cls = TaskNotCompleted
+    exc = cls(message, error_code=status, body=_body_text(body))
+    exc.status = status
+    exc.retry_after = parse_retry_after(headers.get("Retry-After"))
+    return exc

@@ -1,0 +1,271 @@
+"""Files in and out: every kind of file input, streamed in chunks; safe downloads.
+
+Inputs are turned into :class:`FileSource` objects first (checks and metadata, before any
+request is sent); each attempt then opens fresh streams from them, so a retried request sends
+the file again from its start. Nothing here reads a whole file into memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import mimetypes
+import os
+import pathlib
+import secrets
+import unicodedata
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import aiofiles
+import aiofiles.os
+import aiohttp
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
+
+from ._streaming import read_chunk
+
+CHUNK_SIZE = 256 * 1024
+
+ACCEPTED_FILE_TYPES = (
+    "pathlib.Path, a str path, a file:// or http(s):// URL, bytes, "
+    "a binary file object, or a PIL image"
+)
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """One file to upload: its name, type, and a way to stream it from the start."""
+
+    filename: str
+    content_type: str | None
+    open_stream: Callable[[], AsyncIterator[bytes]]
+    rewindable: bool = True
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A URL for the server to download itself (``http(s)://``), sent as text."""
+
+    url: str
+
+
+FileInput = FileSource | RemoteFile
+
+
+def _guess_type(filename: str) -> str | None:
+    return mimetypes.guess_type(filename)[0]
+
+
+def _where(endpoint: str, argument: str | None) -> str:
+    return f"argument {argument!r} of {endpoint}()" if argument else f"the input of {endpoint}()"
+
+
+def _is_pil_image(value: object) -> bool:
+    module = type(value).__module__
+    return module.startswith("PIL.") and hasattr(value, "save") and hasattr(value, "mode")
+
+
+async def _path_source(path: pathlib.Path, endpoint: str, argument: str | None) -> FileSource:
+    try:
+        stat = await aiofiles.os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            2, f"{_where(endpoint, argument)}: no such file", str(path)
+        ) from None
+    if not os.path.isfile(path) or stat.st_size < 0:
+        raise FileNotFoundError(2, f"{_where(endpoint, argument)}: not a regular file", str(path))
+
+    async def stream() -> AsyncIterator[bytes]:
+        async with aiofiles.open(path, "rb") as handle:
+            while chunk := await handle.read(CHUNK_SIZE):
+                yield chunk
+
+    return FileSource(path.name, _guess_type(path.name), stream)
+
+
+def _bytes_source(data: bytes, filename: str, content_type: str | None) -> FileSource:
+    view = memoryview(data)
+
+    async def stream() -> AsyncIterator[bytes]:
+        for start in range(0, len(view), CHUNK_SIZE):
+            yield bytes(view[start : start + CHUNK_SIZE])
+
+    return FileSource(filename, content_type, stream)
+
+
+def _file_object_source(handle: Any, endpoint: str, argument: str | None) -> FileSource:
+    if isinstance(handle, io.TextIOBase) or "b" not in getattr(handle, "mode", "b"):
+        raise TypeError(f"{_where(endpoint, argument)}: open the file in binary mode ('rb')")
+    raw_name = getattr(handle, "name", None)
+    filename = os.path.basename(raw_name) if isinstance(raw_name, str) else ""
+    filename = filename or f"{argument or 'file'}.bin"
+    seekable = bool(getattr(handle, "seekable", lambda: False)())
+    start = handle.tell() if seekable else 0
+    in_memory = isinstance(handle, io.BytesIO)
+
+    async def stream() -> AsyncIterator[bytes]:
+        if seekable:
+            handle.seek(start) if in_memory else await asyncio.to_thread(handle.seek, start)
+        while True:
+            chunk = handle.read(CHUNK_SIZE) if in_memory else await asyncio.to_thread(
+                handle.read, CHUNK_SIZE
+            )
+            if not chunk:
+                return
+            yield bytes(chunk)
+
+    return FileSource(filename, _guess_type(filename), stream, rewindable=seekable)
+
+
+def _encode_image(image: Any) -> tuple[bytes, str]:
+    """Encode a PIL image in its own format (PNG when it has none); runs in a thread."""
+    image_format = (getattr(image, "format", None) or "PNG").upper()
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=image_format)
+    except (OSError, ValueError, KeyError):
+        # e.g. an RGBA image whose recorded format is JPEG: fall back to lossless PNG.
+        image_format = "PNG"
+        buffer = io.BytesIO()
+        image.save(buffer, format=image_format)
+    return buffer.getvalue(), image_format
+
+
+async def _image_source(image: Any) -> FileSource:
+    data, image_format = await asyncio.to_thread(_encode_image, image)
+    extension = "jpg" if image_format == "JPEG" else image_format.lower()
+    original = getattr(image, "filename", None)
+    stem = pathlib.Path(original).stem if isinstance(original, str) and original else "image"
+    filename = f"{stem}.{extension}"
+    return _bytes_source(data, filename, _guess_type(filename) or f"image/{extension}")
+
+
+async def prepare_file(value: Any, *, endpoint: str, argument: str | None) -> FileInput:
+    """Check one file input and describe how to send it.
+
+    Raises:
+        FileNotFoundError: a path (or file:// URL) that does not exist, naming the argument.
+        TypeError: a value that is not a file of any accepted kind.
+    """
+    if isinstance(value, str):
+        lowered = value[:8].lower()
+        if lowered.startswith(("http://", "https://")):
+            return RemoteFile(value)
+        if lowered.startswith("file://"):
+            parts = urlsplit(value)
+            if parts.netloc not in ("", "localhost"):
+                raise ValueError(f"{_where(endpoint, argument)}: remote file:// URL {value!r}")
+            return await _path_source(
+                pathlib.Path(url2pathname(unquote(parts.path))), endpoint, argument
+            )
+        return await _path_source(pathlib.Path(value), endpoint, argument)
+    if isinstance(value, os.PathLike):
+        return await _path_source(pathlib.Path(os.fspath(value)), endpoint, argument)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        name = f"{argument or 'file'}.bin"
+        return _bytes_source(bytes(value), name, "application/octet-stream")
+    if _is_pil_image(value):
+        return await _image_source(value)
+    if hasattr(value, "read"):
+        return _file_object_source(value, endpoint, argument)
+    raise TypeError(
+        f"{_where(endpoint, argument)} must be a file: {ACCEPTED_FILE_TYPES}; "
+        f"got {type(value).__qualname__}"
+    )
+
+
+async def prepare_files(value: Any, *, endpoint: str, argument: str) -> list[FileInput]:
+    """The inputs for a list-of-files field (a single file is accepted as a list of one)."""
+    if isinstance(value, (list, tuple)):
+        return [await prepare_file(item, endpoint=endpoint, argument=argument) for item in value]
+    return [await prepare_file(value, endpoint=endpoint, argument=argument)]
+
+
+def file_payload(source: FileSource) -> aiohttp.payload.Payload:
+    """A fresh streaming payload for one attempt."""
+    return aiohttp.payload.AsyncIterablePayload(
+        source.open_stream(), content_type=source.content_type or "application/octet-stream"
+    )
+
+
+# ----------------------------------------------------------------------------- downloads
+
+
+def safe_filename(raw: str | None, fallback: str = "download") -> str:
+    """Reduce a server-chosen file name to a plain base name that cannot leave a directory."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(
+        ch for ch in unicodedata.normalize("NFC", name)
+        if unicodedata.category(ch)[0] != "C" and ch not in '<>:"|?*'
+    ).strip(" .")
+    if not name or name in (".", ".."):
+        name = fallback
+    encoded = name.encode("utf-8")
+    if len(encoded) > 200:
+        suffix = pathlib.PurePath(name).suffix[:20]
+        stem = encoded[: 200 - len(suffix.encode("utf-8"))].decode("utf-8", "ignore")
+        name = stem + suffix
+    return name
+
+
+def response_filename(response: aiohttp.ClientResponse) -> str:
+    """The safe base name for a file answer, from Content-Disposition or the URL."""
+    header = response.headers.get("Content-Disposition")
+    raw = None
+    if header:
+        _, params = parse_content_disposition(header)
+        raw = content_disposition_filename(params)
+    if not raw:
+        raw = unquote(response.url.path.rsplit("/", 1)[-1])
+        extension = mimetypes.guess_extension(response.content_type or "") or ""
+        if extension and not raw.endswith(extension):
+            raw += extension
+    return safe_filename(raw)
+
+
+async def save_download(response: aiohttp.ClientResponse, directory: pathlib.Path) -> pathlib.Path:
+    """Stream a file answer to a new file in ``directory`` and return its path.
+
+    The name is the server's (made safe); if taken, a random prefix keeps it unique, so the
+    returned name always ends with the server's name, as with BentoML's client.
+    """
+    await aiofiles.os.makedirs(directory, exist_ok=True)
+    root = directory.resolve()
+    name = response_filename(response)
+    candidate = name
+    while True:
+        path = root / candidate
+        if path.parent != root:  # unreachable after safe_filename; a last line of defence
+            raise ValueError(f"refusing to write outside the download directory: {candidate!r}")
+        try:
+            handle = await aiofiles.open(path, "xb")
+        except FileExistsError:
+            candidate = f"{secrets.token_hex(4)}-{name}"
+            continue
+        break
+    try:
+        try:
+            while chunk := await read_chunk(response):
+                await handle.write(chunk)
+        finally:
+            await handle.close()
+    except BaseException:
+        await aiofiles.os.remove(path)
+        raise
+    return path
+
+
+def _load_image(path: pathlib.Path) -> Any:
+    from PIL import Image  # an optional dependency, imported only for image outputs
+
+    image = Image.open(path)
+    image.load()
+    return image
+
+
+async def open_image(path: pathlib.Path) -> Any:
+    """Open a downloaded image with PIL (in a thread) and load it."""
+    return await asyncio.to_thread(_load_image, path)

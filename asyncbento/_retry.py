@@ -1,0 +1,158 @@
+"""Retry decisions as small pure functions, and the tenacity loop that applies them.
+
+The first attempt runs without any retry machinery, so a call that succeeds builds no policy
+objects at all; only when it fails with something worth retrying is a tenacity ``AsyncRetrying``
+made, and it takes over from that first failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from ._config import RetryPolicy
+from .exceptions import (
+    BentoMLException,
+    ConnectError,
+    ConnectionLost,
+    ConnectTimeout,
+)
+
+T = TypeVar("T")
+
+# Statuses that prove a task submission was refused, so that sending it again cannot
+# create a second task. 502/504 do not: a proxy may have passed the request on.
+_REFUSED_STATUSES = frozenset({429, 503})
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def should_retry(policy: RetryPolicy, exc: BaseException, *, resend_safe: bool) -> bool:
+    """Whether ``exc`` is worth another attempt under ``policy``.
+
+    ``resend_safe`` is False for requests that must not be repeated unless the failure proves
+    the server never took them (task submissions).
+    """
+    if not isinstance(exc, BentoMLException):
+        return False
+    if isinstance(exc, (ConnectError, ConnectTimeout)):
+        return True
+    if isinstance(exc, ConnectionLost):
+        return resend_safe and exc.before_response
+    status = getattr(exc, "status", None)
+    if status is None or status not in policy.retry_statuses:
+        return False
+    if not resend_safe and status not in _REFUSED_STATUSES:
+        return False
+    return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
+
+
+def backoff_delay(policy: RetryPolicy, failed_attempts: int) -> float:
+    """Exponential backoff before the next attempt, with optional jitter."""
+    delay: float = min(
+        policy.max_delay, policy.initial_delay * policy.multiplier ** (failed_attempts - 1)
+    )
+    if policy.jitter:
+        delay = random.uniform(delay / 2, delay)  # noqa: S311 - not cryptographic
+    return delay
+
+
+def next_delay(policy: RetryPolicy, exc: BaseException | None, failed_attempts: int) -> float:
+    """The wait before the next attempt: the server's ``Retry-After`` if it gave one."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return min(float(retry_after), policy.max_retry_after)
+    return backoff_delay(policy, failed_attempts)
+
+
+async def call_with_retry(
+    policy: RetryPolicy | None,
+    operation: Callable[[], Awaitable[T]],
+    *,
+    resend_safe: bool = True,
+) -> T:
+    """Run ``operation`` (which must rebuild its request each time) under ``policy``.
+
+    The error finally raised is the last real one, with ``attempts`` set on it.
+    """
+    started = time.monotonic()
+    try:
+        return await operation()
+    except BentoMLException as exc:
+        if policy is None or policy.max_attempts < 2:
+            raise
+        if not should_retry(policy, exc, resend_safe=resend_safe):
+            raise
+        first_failure = exc
+    return await _retry_after_first_failure(
+        policy, operation, first_failure, started, resend_safe=resend_safe
+    )
+
+
+async def _retry_after_first_failure(
+    policy: RetryPolicy,
+    operation: Callable[[], Awaitable[T]],
+    first_failure: BentoMLException,
+    started: float,
+    *,
+    resend_safe: bool,
+) -> T:
+    pending: BentoMLException | None = first_failure
+    attempts = 1
+
+    async def attempt() -> T:
+        nonlocal pending, attempts
+        if pending is not None:
+            failure, pending = pending, None
+            raise failure  # replays the first attempt's failure so tenacity counts it
+        attempts += 1
+        try:
+            return await operation()
+        except BentoMLException as exc:
+            exc.attempts = attempts
+            raise
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= policy.max_attempts:
+            return True
+        if policy.deadline is None:
+            return False
+        return time.monotonic() - started + state.upcoming_sleep > policy.deadline
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        return next_delay(policy, exc, state.attempt_number)
+
+    retrying = AsyncRetrying(
+        stop=stop,
+        wait=wait,
+        retry=retry_if_exception(lambda e: should_retry(policy, e, resend_safe=resend_safe)),
+        reraise=True,
+        sleep=asyncio.sleep,
+    )
+    return await retrying(attempt)

@@ -1,0 +1,147 @@
+"""Streaming answers: chunks as they arrive, incremental UTF-8, and opt-in SSE parsing.
+
+BentoML writes each yielded string as one HTTP chunk with no framing (PROTOCOL.md §5), so a
+text stream is simply the body decoded incrementally: a multi-byte character split across two
+network reads is held back until it is whole, never split and never an error.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+
+import aiohttp
+
+from ._transport import TRANSPORT_FAILURES, translate_error
+from .exceptions import ResponseDecodeError
+
+
+async def read_chunk(response: aiohttp.ClientResponse) -> bytes:
+    """The next bytes of the body as they arrive (``b""`` at the end).
+
+    A connection that drops before the body is complete raises ``ConnectionLost``.
+    """
+    try:
+        return await response.content.readany()
+    except TRANSPORT_FAILURES as exc:
+        raise translate_error(exc, answer_started=True) from exc
+
+
+class TextDecoder:
+    """Incremental UTF-8: a character split across reads waits until it is whole."""
+
+    __slots__ = ("_decoder",)
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+
+    def feed(self, chunk: bytes) -> str:
+        """Decode a chunk; returns what is complete so far (possibly "")."""
+        try:
+            return self._decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise ResponseDecodeError(f"the stream is not valid UTF-8: {exc}") from exc
+
+    def end(self) -> str:
+        """Flush at the end of the stream; a truncated character is an error."""
+        try:
+            return self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise ResponseDecodeError(f"the stream ended inside a UTF-8 character: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ServerSentEvent:
+    """One Server-Sent Event: ``data`` joins the event's data lines with newlines."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+    @property
+    def is_done(self) -> bool:
+        """True for the ``data: [DONE]`` sentinel that OpenAI-style streams end with."""
+        return self.data == DONE_SENTINEL
+
+
+DONE_SENTINEL = "[DONE]"
+
+
+class SSEParser:
+    """Incremental parser for the ``text/event-stream`` format (WHATWG rules)."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
+
+    def feed(self, text: str) -> list[ServerSentEvent]:
+        """Add decoded text; return the events it completes."""
+        self._buffer += text
+        events: list[ServerSentEvent] = []
+        while True:
+            line, found = self._next_line()
+            if not found:
+                return events
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+
+    def close(self) -> list[ServerSentEvent]:
+        """End of stream: a final event without its blank line is still delivered."""
+        events: list[ServerSentEvent] = []
+        if self._buffer:
+            line, self._buffer = self._buffer.rstrip("\r"), ""
+            self._line(line)
+        event = self._dispatch()
+        if event is not None:
+            events.append(event)
+        return events
+
+    def _next_line(self) -> tuple[str, bool]:
+        buffer = self._buffer
+        newline = buffer.find("\n")
+        carriage = buffer.find("\r")
+        if carriage != -1 and (newline == -1 or carriage < newline):
+            if carriage + 1 == len(buffer):
+                return "", False  # a CR at the end may be the first half of CRLF
+            index = carriage
+            end = carriage + 2 if buffer[carriage + 1] == "\n" else carriage + 1
+        elif newline != -1:
+            index, end = newline, newline + 1
+        else:
+            return "", False
+        self._buffer = buffer[end:]
+        return buffer[:index], True
+
+    def _line(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None  # a comment
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self._id = value
+        elif name == "retry" and value.isdigit():
+            self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        if not self._data:
+            self._event = ""
+            return None
+        event = ServerSentEvent(
+            data="\n".join(self._data), event=self._event or "message", id=self._id, retry=self._retry
+        )
+        self._data = []
+        self._event = ""
+        return event

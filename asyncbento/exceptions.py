@@ -1,0 +1,285 @@
+"""Exceptions raised by asyncbento.
+
+Every error a client raises is a :class:`BentoMLException`, with the same class names as
+``bentoml.exceptions`` so that code written for BentoML's own clients keeps working::
+
+    BentoMLException                 error_code: HTTPStatus, message: str, body: str | None
+    ├── InvalidArgument              400
+    │   ├── BadInput                 400 (kept for BentoML compatibility; never raised by status)
+    │   └── TaskNotCompleted         400 "task ... is not completed yet"
+    ├── Unauthorized                 401
+    ├── Forbidden                    403
+    ├── NotFound                     404
+    ├── Conflict                     409
+    ├── UnprocessableEntity          422
+    ├── TooManyRequests              429
+    ├── InternalServerError          500 and other 5xx without a class of their own
+    ├── BadGateway                   502
+    ├── ServiceUnavailable           503
+    ├── GatewayTimeout               504
+    ├── TaskCancelNotSupported       the server refused to cancel a task
+    ├── TaskFailed                   a task ended as failed or canceled without an error body
+    ├── ResponseDecodeError          a 2xx answer whose body does not match the endpoint's output
+    └── TransportError               no usable HTTP answer (error_code 503)
+        ├── ConnectError             the connection could not be made (nothing was sent)
+        ├── TLSError                 certificate or TLS handshake failure
+        ├── ConnectionLost           the connection dropped (before or during the answer)
+        └── TimeoutException         also a builtin ``TimeoutError`` (error_code 504)
+            ├── ConnectTimeout       connecting took too long (nothing was sent)
+            ├── ReadTimeout          the answer took too long
+            └── TaskTimeout          ``task.wait()`` ran out of time
+
+Any status without a class of its own maps to the nearest: other 4xx to ``BentoMLException``
+itself (with that ``error_code``), other 5xx to ``InternalServerError``.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import ClassVar
+
+__all__ = [
+    "BadGateway",
+    "BadInput",
+    "BentoMLException",
+    "ConnectError",
+    "ConnectTimeout",
+    "Conflict",
+    "ConnectionLost",
+    "Forbidden",
+    "GatewayTimeout",
+    "InternalServerError",
+    "InvalidArgument",
+    "NotFound",
+    "ReadTimeout",
+    "ResponseDecodeError",
+    "ServiceUnavailable",
+    "TLSError",
+    "TaskCancelNotSupported",
+    "TaskFailed",
+    "TaskNotCompleted",
+    "TaskTimeout",
+    "TimeoutException",
+    "TooManyRequests",
+    "TransportError",
+    "Unauthorized",
+    "UnprocessableEntity",
+    "exception_for_status",
+]
+
+
+class BentoMLException(Exception):
+    """Root of every asyncbento error.
+
+    Attributes:
+        message: Human-readable text; for HTTP errors, the server's own error message.
+        error_code: The HTTP status this error stands for.
+        body: The raw response body, when the error came from an HTTP answer.
+        attempts: How many attempts were made before giving up (1 without retries).
+        retry_after: Seconds the server asked us to wait (``Retry-After``), if it said.
+        status: The HTTP status of the answer behind this error (``None`` when there was none).
+    """
+
+    error_code: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
+    retryable_status: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: HTTPStatus | int | None = None,
+        body: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if error_code is not None:
+            self.error_code = _as_status(error_code)
+        self.body = body
+        self.attempts = 1
+        self.retry_after: float | None = None
+        self.status: int | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, error_code={int(self.error_code)})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep error_code and body across pickling (process pools, Ray workers).
+        return (_rebuild, (type(self), self.message, int(self.error_code), self.body, self.attempts))
+
+
+def _as_status(code: HTTPStatus | int) -> HTTPStatus:
+    """Coerce a status number to HTTPStatus; numbers it does not know fall back to their class."""
+    try:
+        return HTTPStatus(code)
+    except ValueError:
+        return HTTPStatus.INTERNAL_SERVER_ERROR if code >= 500 else HTTPStatus.BAD_REQUEST
+
+
+def _rebuild(
+    cls: type[BentoMLException], message: str, error_code: int, body: str | None, attempts: int
+) -> BentoMLException:
+    exc = cls.__new__(cls)
+    BentoMLException.__init__(exc, message, error_code=error_code, body=body)
+    exc.attempts = attempts
+    return exc
+
+
+class InvalidArgument(BentoMLException):
+    """The server rejected the input (400)."""
+
+    error_code = HTTPStatus.BAD_REQUEST
+
+
+class BadInput(InvalidArgument):
+    """Alias kept for BentoML compatibility."""
+
+
+class TaskNotCompleted(InvalidArgument):
+    """``get()`` was called on a task that has not finished yet."""
+
+
+class Unauthorized(BentoMLException):
+    """Missing or wrong credentials (401)."""
+
+    error_code = HTTPStatus.UNAUTHORIZED
+
+
+class Forbidden(BentoMLException):
+    """The credentials do not allow this call (403)."""
+
+    error_code = HTTPStatus.FORBIDDEN
+
+
+class NotFound(BentoMLException):
+    """No such endpoint, route or task (404)."""
+
+    error_code = HTTPStatus.NOT_FOUND
+
+
+class Conflict(BentoMLException):
+    """The request conflicts with the server's state (409)."""
+
+    error_code = HTTPStatus.CONFLICT
+
+
+class UnprocessableEntity(BentoMLException):
+    """The server could not process the input (422)."""
+
+    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class TooManyRequests(BentoMLException):
+    """The server is rate limiting us (429)."""
+
+    error_code = HTTPStatus.TOO_MANY_REQUESTS
+
+
+class InternalServerError(BentoMLException):
+    """The service failed while handling the call (500 and other 5xx)."""
+
+    error_code = HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+class BadGateway(InternalServerError):
+    """A proxy in front of the service got no valid answer (502)."""
+
+    error_code = HTTPStatus.BAD_GATEWAY
+
+
+class ServiceUnavailable(BentoMLException):
+    """The service is not ready or is overloaded (503)."""
+
+    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class GatewayTimeout(InternalServerError):
+    """A proxy in front of the service timed out (504)."""
+
+    error_code = HTTPStatus.GATEWAY_TIMEOUT
+
+
+class TaskCancelNotSupported(BentoMLException):
+    """The server does not support cancelling tasks (BentoML's local server answers 400)."""
+
+    error_code = HTTPStatus.BAD_REQUEST
+
+
+class TaskFailed(BentoMLException):
+    """A task ended as failed or canceled and the server kept no error of its own."""
+
+
+class ResponseDecodeError(BentoMLException):
+    """A successful answer whose body could not be decoded as the endpoint's output."""
+
+    error_code = HTTPStatus.BAD_GATEWAY
+
+
+class TransportError(BentoMLException):
+    """No usable HTTP answer: the connection failed, dropped or timed out."""
+
+    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class ConnectError(TransportError):
+    """The connection could not be made; the request was not sent."""
+
+
+class TLSError(TransportError):
+    """The TLS handshake failed (for example, an untrusted certificate)."""
+
+
+class ConnectionLost(TransportError):
+    """The connection dropped before the answer was complete.
+
+    ``before_response`` tells whether it dropped before any byte of the answer arrived.
+    """
+
+    before_response: bool = False
+
+    def __init__(self, message: str, *, before_response: bool = False) -> None:
+        super().__init__(message)
+        self.before_response = before_response
+
+
+class TimeoutException(TransportError, TimeoutError):
+    """An operation took longer than allowed."""
+
+    error_code = HTTPStatus.GATEWAY_TIMEOUT
+
+
+class ConnectTimeout(TimeoutException):
+    """Connecting took too long; the request was not sent."""
+
+
+class ReadTimeout(TimeoutException):
+    """The server took too long to answer."""
+
+
+class TaskTimeout(TimeoutException):
+    """A task did not finish within the time given to ``wait()``/``result()``."""
+
+
+_STATUS_CLASSES: dict[int, type[BentoMLException]] = {
+    400: InvalidArgument,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: UnprocessableEntity,
+    429: TooManyRequests,
+    500: InternalServerError,
+    502: BadGateway,
+    503: ServiceUnavailable,
+    504: GatewayTimeout,
+}
+
+
+def exception_for_status(status: int) -> type[BentoMLException]:
+    """Return the exception class that stands for an HTTP error status."""
+    cls = _STATUS_CLASSES.get(status)
+    if cls is not None:
+        return cls
+    return InternalServerError if status >= 500 else BentoMLException
