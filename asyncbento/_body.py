@@ -90,7 +90,9 @@ async def _root_body(endpoint: Endpoint, value: Any) -> Body:
         return Body(headers=headers, root_file=source, rewindable=source.rewindable)
     if kind is RootKind.TEXT and isinstance(value, str):
         return Body(headers=TEXT_HEADERS, data=value.encode("utf-8"))
-    if kind in (RootKind.TEXT, RootKind.BYTES) and isinstance(value, (bytes, bytearray, memoryview)):
+    if kind in (RootKind.TEXT, RootKind.BYTES) and isinstance(
+        value, (bytes, bytearray, memoryview)
+    ):
         return Body(headers=TEXT_HEADERS, data=bytes(value))
     if kind is RootKind.BYTES and isinstance(value, str):
         return Body(headers=TEXT_HEADERS, data=value.encode("utf-8"))

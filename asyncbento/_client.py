@@ -10,9 +10,9 @@ import os
 import pathlib
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 import msgspec
@@ -34,7 +34,7 @@ from ._config import (
 from ._files import open_image, save_download
 from ._retry import call_with_retry
 from ._schema import Endpoint, OutputKind, parse_schema
-from ._streaming import SSEParser, ServerSentEvent, TextDecoder, read_chunk
+from ._streaming import ServerSentEvent, SSEParser, TextDecoder, read_chunk
 from ._tasks import AsyncTask, ResultStatus
 from ._transport import TRANSPORT_FAILURES, Transport, VerifyLike, translate_error
 from .exceptions import (
@@ -526,9 +526,7 @@ class AsyncHTTPClient:
         params: Mapping[str, str] | None = None,
         resend_safe: bool = True,
     ) -> T:
-        response = await self._open(
-            method, url, body=body, params=params, resend_safe=resend_safe
-        )
+        response = await self._open(method, url, body=body, params=params, resend_safe=resend_safe)
         transport = self._core.transport
         try:
             return await handle(response)
@@ -579,7 +577,7 @@ class AsyncHTTPClient:
     async def _events(
         self, method: AsyncEndpointMethod, bound: Any
     ) -> AsyncIterator[ServerSentEvent]:
-        stream = self._stream(method, bound)
+        stream = cast(AsyncGenerator[str, None], self._stream(method, bound))
         parser = SSEParser()
         try:
             async for text in stream:

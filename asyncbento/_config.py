@@ -49,7 +49,7 @@ class Timeout:
         return cls(total=float(value))
 
 
-TimeoutLike = Union[Timeout, float, int, None]
+TimeoutLike = Union[Timeout, float, int, None]  # noqa: UP007 - a runtime alias on 3.10
 
 
 @dataclass(frozen=True, kw_only=True)

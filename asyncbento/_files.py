@@ -13,6 +13,7 @@ import mimetypes
 import os
 import pathlib
 import secrets
+import stat
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -70,12 +71,12 @@ def _is_pil_image(value: object) -> bool:
 
 async def _path_source(path: pathlib.Path, endpoint: str, argument: str | None) -> FileSource:
     try:
-        stat = await aiofiles.os.stat(path)
+        info = await aiofiles.os.stat(path)
     except FileNotFoundError:
         raise FileNotFoundError(
             2, f"{_where(endpoint, argument)}: no such file", str(path)
         ) from None
-    if not os.path.isfile(path) or stat.st_size < 0:
+    if not stat.S_ISREG(info.st_mode):
         raise FileNotFoundError(2, f"{_where(endpoint, argument)}: not a regular file", str(path))
 
     async def stream() -> AsyncIterator[bytes]:
@@ -110,8 +111,10 @@ def _file_object_source(handle: Any, endpoint: str, argument: str | None) -> Fil
         if seekable:
             handle.seek(start) if in_memory else await asyncio.to_thread(handle.seek, start)
         while True:
-            chunk = handle.read(CHUNK_SIZE) if in_memory else await asyncio.to_thread(
-                handle.read, CHUNK_SIZE
+            chunk = (
+                handle.read(CHUNK_SIZE)
+                if in_memory
+                else await asyncio.to_thread(handle.read, CHUNK_SIZE)
             )
             if not chunk:
                 return
@@ -198,7 +201,8 @@ def safe_filename(raw: str | None, fallback: str = "download") -> str:
     """Reduce a server-chosen file name to a plain base name that cannot leave a directory."""
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(
-        ch for ch in unicodedata.normalize("NFC", name)
+        ch
+        for ch in unicodedata.normalize("NFC", name)
         if unicodedata.category(ch)[0] != "C" and ch not in '<>:"|?*'
     ).strip(" .")
     if not name or name in (".", ".."):
@@ -233,7 +237,7 @@ async def save_download(response: aiohttp.ClientResponse, directory: pathlib.Pat
     returned name always ends with the server's name, as with BentoML's client.
     """
     await aiofiles.os.makedirs(directory, exist_ok=True)
-    root = directory.resolve()
+    root = pathlib.Path(await aiofiles.os.path.abspath(directory))
     name = response_filename(response)
     candidate = name
     while True:

@@ -8,6 +8,7 @@ made, and it takes over from that first failure.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import random
 import time
@@ -33,7 +34,7 @@ _REFUSED_STATUSES = frozenset({429, 503})
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if value is None:
+    if not value:
         return None
     value = value.strip()
     if not value:
@@ -46,8 +47,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when is None:
-        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)  # HTTP dates are always GMT
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
 
@@ -78,7 +79,7 @@ def backoff_delay(policy: RetryPolicy, failed_attempts: int) -> float:
         policy.max_delay, policy.initial_delay * policy.multiplier ** (failed_attempts - 1)
     )
     if policy.jitter:
-        delay = random.uniform(delay / 2, delay)  # noqa: S311 - not cryptographic
+        delay = random.uniform(delay / 2, delay)
     return delay
 
 

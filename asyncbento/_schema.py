@@ -130,11 +130,9 @@ def _build_signature(
     for name in params:
         if not name.isidentifier() or keyword.iskeyword(name):
             # Not expressible as a Python parameter; callers pass it with **{...}.
-            return inspect.Signature(
-                [inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)]
-            )
+            return inspect.Signature([inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
         prop = properties.get(name, {})
-        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        kind: inspect._ParameterKind = inspect.Parameter.POSITIONAL_OR_KEYWORD
         default: Any = inspect.Parameter.empty
         if name not in required:
             default = prop.get("default") if isinstance(prop, Mapping) else None
@@ -208,9 +206,7 @@ class Endpoint:
             required=required,
             file_fields=file_fields,
             file_list_fields=file_list_fields,
-            signature=_build_signature(
-                params, props, required, input_schema if is_root else None
-            ),
+            signature=_build_signature(params, props, required, input_schema if is_root else None),
             media_type=media_type if isinstance(media_type, str) else None,
             _param_set=frozenset(params),
         )
@@ -239,7 +235,7 @@ class Endpoint:
                     f"{self.name}() takes at most {len(self.params)} positional arguments "
                     f"({', '.join(self.params) or 'none'}) but {len(args)} were given"
                 )
-            values = dict(zip(self.params, args))
+            values = dict(zip(self.params, args, strict=False))
             if kwargs:
                 duplicate = values.keys() & kwargs.keys()
                 if duplicate:
@@ -252,8 +248,7 @@ class Endpoint:
         if not self._param_set.issuperset(values):
             unknown = sorted(set(values) - self._param_set)
             raise TypeError(
-                f"{self.name}() got unexpected argument(s) {unknown}; "
-                f"it takes {list(self.params)}"
+                f"{self.name}() got unexpected argument(s) {unknown}; it takes {list(self.params)}"
             )
         if not self.required.issubset(values):
             missing = sorted(self.required - values.keys())

@@ -83,7 +83,9 @@ def translate_error(exc: BaseException, *, answer_started: bool) -> BentoMLExcep
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ConnectTimeout(f"timed out while connecting ({detail})")
     if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
-        return ReadTimeout("timed out waiting for the server" + ("" if not str(exc) else f" ({exc})"))
+        return ReadTimeout(
+            "timed out waiting for the server" + ("" if not str(exc) else f" ({exc})")
+        )
     if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError)):
         return TLSError(f"TLS failure: {detail}")
     if isinstance(exc, aiohttp.ClientConnectorError):

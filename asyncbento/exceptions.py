@@ -107,7 +107,10 @@ class BentoMLException(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keep error_code and body across pickling (process pools, Ray workers).
-        return (_rebuild, (type(self), self.message, int(self.error_code), self.body, self.attempts))
+        return (
+            _rebuild,
+            (type(self), self.message, int(self.error_code), self.body, self.attempts),
+        )
 
 
 def _as_status(code: HTTPStatus | int) -> HTTPStatus:
