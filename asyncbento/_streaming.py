@@ -95,7 +95,9 @@ class SSEParser:
         events: list[ServerSentEvent] = []
         if self._buffer:
             line, self._buffer = self._buffer.rstrip("\r"), ""
-            self._line(line)
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
         event = self._dispatch()
         if event is not None:
             events.append(event)

@@ -38,6 +38,8 @@ def parse_base_url(url: str) -> tuple[str, str | None]:
     """
     if not isinstance(url, str) or not url:
         raise ValueError(f"url must be a non-empty string, got {url!r}")
+    if "://" not in url:
+        url = f"http://{url}"  # "localhost:3000", as users often type it
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "file":
@@ -53,9 +55,6 @@ def parse_base_url(url: str) -> tuple[str, str | None]:
         if not parts.netloc:
             raise ValueError(f"no host in {url!r}")
         return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}", None
-    if not scheme and parts.path:
-        # "localhost:3000" style, as users often type it.
-        return parse_base_url(f"http://{url}")
     raise ValueError(f"unsupported URL scheme in {url!r}: use http, https, tcp or file")
 
 

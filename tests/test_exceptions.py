@@ -1,0 +1,62 @@
+"""Unit tests: the exception tree, its BentoML names and its pickling."""
+
+from __future__ import annotations
+
+import pickle
+from http import HTTPStatus
+
+import pytest
+
+from asyncbento import exceptions as exc
+
+
+def test_bentoml_names_and_codes() -> None:
+    assert exc.InvalidArgument.error_code is HTTPStatus.BAD_REQUEST
+    assert exc.NotFound.error_code is HTTPStatus.NOT_FOUND
+    assert exc.UnprocessableEntity.error_code is HTTPStatus.UNPROCESSABLE_ENTITY
+    assert exc.ServiceUnavailable.error_code is HTTPStatus.SERVICE_UNAVAILABLE
+    assert issubclass(exc.BadInput, exc.InvalidArgument)
+    assert exc.BentoMLException("m").error_code is HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+@pytest.mark.parametrize(
+    "cls", [exc.ConnectTimeout, exc.ReadTimeout, exc.TaskTimeout, exc.TimeoutException]
+)
+def test_timeouts_are_builtin_timeout_errors(cls: type[exc.BentoMLException]) -> None:
+    error = cls("slow")
+    assert isinstance(error, TimeoutError)
+    assert isinstance(error, exc.TransportError)
+    assert isinstance(error, exc.BentoMLException)
+
+
+def test_transport_errors_are_bentoml_exceptions() -> None:
+    for cls in (exc.ConnectError, exc.ConnectionLost, exc.TLSError):
+        assert issubclass(cls, exc.TransportError)
+        assert issubclass(cls, exc.BentoMLException)
+
+
+def test_error_code_accepts_int_and_unknown_codes() -> None:
+    assert exc.BentoMLException("m", error_code=404).error_code is HTTPStatus.NOT_FOUND
+    assert exc.BentoMLException("m", error_code=599).error_code is HTTPStatus.INTERNAL_SERVER_ERROR
+    assert exc.BentoMLException("m", error_code=499).error_code is HTTPStatus.BAD_REQUEST
+
+
+def test_pickle_keeps_fields() -> None:
+    error = exc.NotFound("gone", body='{"error": "gone"}')
+    error.attempts = 3
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is exc.NotFound
+    assert (copy.message, copy.error_code, copy.body, copy.attempts) == (
+        "gone",
+        HTTPStatus.NOT_FOUND,
+        '{"error": "gone"}',
+        3,
+    )
+    lost = pickle.loads(pickle.dumps(exc.ConnectionLost("x", before_response=True)))
+    assert isinstance(lost, exc.ConnectionLost)
+
+
+def test_exception_for_status_fallbacks() -> None:
+    assert exc.exception_for_status(400) is exc.InvalidArgument
+    assert exc.exception_for_status(418) is exc.BentoMLException
+    assert exc.exception_for_status(507) is exc.InternalServerError
