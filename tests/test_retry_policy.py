@@ -56,7 +56,9 @@ def test_transport_failures() -> None:
     assert should_retry(policy, exc.ConnectError("x"), resend_safe=True)
     assert should_retry(policy, exc.ConnectTimeout("x"), resend_safe=False)
     assert should_retry(policy, exc.ConnectionLost("x", before_response=True), resend_safe=True)
-    assert not should_retry(policy, exc.ConnectionLost("x", before_response=False), resend_safe=True)
+    assert not should_retry(
+        policy, exc.ConnectionLost("x", before_response=False), resend_safe=True
+    )
     assert not should_retry(policy, exc.ReadTimeout("x"), resend_safe=True)
     assert not should_retry(policy, exc.TLSError("x"), resend_safe=True)
     assert not should_retry(policy, ValueError("x"), resend_safe=True)
@@ -69,7 +71,9 @@ def test_submissions_retry_only_when_refusal_is_proven() -> None:
     assert should_retry(policy, http_error(429), resend_safe=False)
     assert not should_retry(policy, http_error(502), resend_safe=False)
     assert not should_retry(policy, http_error(504), resend_safe=False)
-    assert not should_retry(policy, exc.ConnectionLost("x", before_response=True), resend_safe=False)
+    assert not should_retry(
+        policy, exc.ConnectionLost("x", before_response=True), resend_safe=False
+    )
 
 
 def test_retry_after_above_cap_is_not_retried() -> None:

@@ -51,7 +51,9 @@ def test_text_decoder_never_splits_a_character() -> None:
     data = "héllo-🙂-日本".encode()
     for cut in range(1, len(data)):
         decoder = TextDecoder()
-        assert decoder.feed(data[:cut]) + decoder.feed(data[cut:]) + decoder.end() == "héllo-🙂-日本"
+        assert (
+            decoder.feed(data[:cut]) + decoder.feed(data[cut:]) + decoder.end() == "héllo-🙂-日本"
+        )
     decoder = TextDecoder()
     assert "".join(decoder.feed(data[i : i + 1]) for i in range(len(data))) == "héllo-🙂-日本"
 

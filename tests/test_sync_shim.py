@@ -1,0 +1,242 @@
+"""The sync shim's hazards: threads, running loops, Ctrl-C, fork, exit, close, contextvars."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from asyncbento import AsyncHTTPClient, SyncHTTPClient, _sync
+from asyncbento._portal import get_portal
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run(
+        [sys.executable, "-W", "default", "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_facade_has_no_request_logic() -> None:
+    """Every public sync method only hands the async client's coroutine to the portal."""
+    checked = 0
+    for cls in (_sync.SyncHTTPClient, _sync.Task, _sync.SyncEndpointMethod):
+        for name, member in vars(cls).items():
+            if name.startswith("_") and name not in ("__call__", "__getattr__"):
+                continue
+            if isinstance(member, property):
+                source = inspect.getsource(member.fget)  # type: ignore[arg-type]
+                assert "self._async." in source or "self._task." in source, name
+                continue
+            if not callable(member) or name == "with_options":
+                continue
+            body = [
+                line.strip()
+                for line in inspect.getsource(member).splitlines()
+                if line.strip()
+                and not line.strip().startswith(("#", '"""', "def ", "@"))
+                and not line.strip().endswith('"""')
+            ]
+            assert len(body) <= 8, (cls.__name__, name, body)
+            assert any("_blocking(" in line for line in body), (cls.__name__, name)
+            checked += 1
+    assert checked >= 12
+    source = inspect.getsource(_sync)
+    for forbidden in ("import aiohttp", "msgspec", "build_body", "error_from_answer", ".request("):
+        assert forbidden not in source
+
+
+def test_sync_signatures_match_async(example_url: str) -> None:
+    assert inspect.signature(SyncHTTPClient) == inspect.signature(AsyncHTTPClient)
+    with SyncHTTPClient(example_url) as client:
+        assert str(inspect.signature(client.add)) == "(a: int, b: int = 0)"
+        assert client.add.__name__ == "add"
+
+
+def test_usable_without_with_and_close_twice(example_url: str) -> None:
+    client = SyncHTTPClient(example_url)
+    assert client.add(1, 2) == 3
+    client.close()
+    client.close()
+    assert client.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        client.add(1, 2)
+
+
+def test_inside_a_running_event_loop(example_url: str) -> None:
+    async def handler() -> int:
+        # A sync helper called from async code, as in Jupyter or a web handler.
+        with SyncHTTPClient(example_url) as client:
+            return client.add(20, 22)  # type: ignore[no-any-return]
+
+    assert asyncio.run(handler()) == 42
+
+
+def test_64_threads_share_one_client_and_overlap(example_url: str) -> None:
+    with SyncHTTPClient(example_url) as client:
+        started = time.monotonic()
+        with ThreadPoolExecutor(64) as pool:
+            results = list(pool.map(lambda i: client.slow(delay=1.0), range(64)))
+        elapsed = time.monotonic() - started
+        sums = list(ThreadPoolExecutor(64).map(lambda i: client.add(i, 1), range(640)))
+    assert results == [{"slept": 1.0}] * 64
+    assert sums == [i + 1 for i in range(640)]
+    assert elapsed < 16, f"64 one-second calls took {elapsed:.1f}s: they did not overlap"
+
+
+def test_stream_crosses_one_item_at_a_time_and_releases(example_url: str) -> None:
+    with SyncHTTPClient(example_url) as client:
+        stream = client.stream_async(n=50, delay=0.05)
+        assert inspect.isgenerator(stream)
+        first = next(stream)
+        assert first.startswith("tok0")
+        stream.close()
+        connector = client._async._core.transport._session.connector
+        assert len(connector._acquired) == 0
+        for _ in range(50):
+            for _chunk in client.stream_async(n=1000):
+                break
+        assert len(connector._acquired) == 0
+        assert client.add(1, 1) == 2
+
+
+def test_call_from_the_portal_thread_refuses(example_url: str) -> None:
+    with SyncHTTPClient(example_url) as client:
+
+        async def inside() -> None:
+            client.add(1, 2)
+
+        with pytest.raises(RuntimeError, match="own event-loop thread"):
+            get_portal().call(inside())
+
+
+def test_context_variables_reach_the_coroutine() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    async def read() -> str:
+        return var.get()
+
+    token = var.set("from caller")
+    try:
+        assert get_portal().call(read()) == "from caller"
+    finally:
+        var.reset(token)
+    seen = []
+    thread = threading.Thread(
+        target=lambda: (var.set("thread"), seen.append(get_portal().call(read())))
+    )
+    thread.start()
+    thread.join()
+    assert seen == ["thread"]
+
+
+def test_ctrl_c_interrupts_a_blocked_call(example_url: str) -> None:
+    code = """
+        import sys, time, asyncio
+        from asyncbento import SyncHTTPClient
+        from asyncbento._portal import get_portal
+        client = SyncHTTPClient(sys.argv[1])
+        print("ready", flush=True)
+        started = time.monotonic()
+        try:
+            client.slow(delay=30)
+        except KeyboardInterrupt:
+            elapsed = time.monotonic() - started
+            time.sleep(0.2)
+            async def pending():
+                me = asyncio.current_task()
+                return len([t for t in asyncio.all_tasks() if t is not me])
+            print("interrupted", round(elapsed, 1), "pending", get_portal().call(pending()), flush=True)
+        client.close()
+    """
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), example_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    words = out.split()
+    assert words[0] == "interrupted", out
+    assert float(words[1]) < 5
+    assert words[3] == "0", "the cancelled request is still running on the loop"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_client_keeps_working_in_a_forked_child(example_url: str) -> None:
+    code = """
+        import os, sys
+        from asyncbento import SyncHTTPClient
+        client = SyncHTTPClient(sys.argv[1])
+        assert client.add(1, 1) == 2
+        stream = list(client.stream_async(n=2))
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ok = client.add(2, 3) == 5 and "".join(client.stream_async(n=2)) == "tok0\\ntok1\\n"
+                client.close()
+            except BaseException as error:
+                print("child failed", repr(error), flush=True)
+                os._exit(1)
+            os._exit(0 if ok else 2)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status), "parent", client.add(3, 4), flush=True)
+        client.close()
+    """
+    result = run_script(code, example_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-4:] == ["child", "0", "parent", "7"], result.stdout
+
+
+def test_exit_with_unclosed_clients_is_quiet(example_url: str) -> None:
+    code = """
+        import sys
+        from asyncbento import SyncHTTPClient
+        clients = [SyncHTTPClient(sys.argv[1]) for _ in range(3)]
+        print(sum(c.add(1, 1) for c in clients), flush=True)
+        stream = clients[0].stream_async(n=100)
+        next(stream)
+    """
+    started = time.monotonic()
+    result = run_script(code, example_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "6"
+    assert result.stderr.strip() == "", result.stderr
+    assert time.monotonic() - started < 20
+
+
+def test_dropped_client_is_closed_by_gc(example_url: str) -> None:
+    import gc
+
+    client = SyncHTTPClient(example_url)
+    transport = client._async._core.transport
+    assert client.add(1, 1) == 2
+    del client
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while not transport.closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert transport.closed
