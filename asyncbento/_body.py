@@ -41,14 +41,25 @@ class Body:
         for name, value in self.fields:
             if isinstance(value, FileSource):
                 part = file_payload(value)
-                part.set_content_disposition("form-data", name=name, filename=value.filename)
+                # Raw (8-bit) names, as BentoML's client sends them: the server does not
+                # percent-decode, so quoting would change the name the service sees.
+                part.set_content_disposition(
+                    "form-data",
+                    quote_fields=False,
+                    name=name,
+                    filename=_header_safe(value.filename),
+                )
                 writer.append_payload(part)
             else:
                 text = value.url if isinstance(value, RemoteFile) else value
                 part = aiohttp.payload.StringPayload(text, content_type="text/plain")
-                part.set_content_disposition("form-data", name=name)
+                part.set_content_disposition("form-data", quote_fields=False, name=name)
                 writer.append_payload(part)
         return writer
+
+
+def _header_safe(filename: str) -> str:
+    return "".join(" " if ch in "\r\n\0" else ch for ch in filename)
 
 
 EMPTY_BODY: Final = Body(headers=None, data=b"")
@@ -82,6 +93,12 @@ async def build_body(endpoint: Endpoint, bound: Any) -> Body:
 
 async def _root_body(endpoint: Endpoint, value: Any) -> Body:
     kind = endpoint.root
+    if kind in (RootKind.TEXT, RootKind.BYTES) and isinstance(value, (str, bytes)) and not value:
+        # BentoML's server turns an empty body into the text "{}": refuse rather than corrupt.
+        raise ValueError(
+            f"{endpoint.name}() cannot send an empty root input: "
+            "BentoML's server would receive it as '{}'"
+        )
     if kind is RootKind.FILE:
         source = await prepare_file(value, endpoint=endpoint.name, argument=None)
         if isinstance(source, RemoteFile):

@@ -99,6 +99,8 @@ def decode_body(kind: OutputKind, body: bytes, content_type: str | None) -> Any:
     try:
         data = JSON_DECODER.decode(body)
     except msgspec.DecodeError as exc:
+        if kind is OutputKind.ANY:
+            return _decode_text(body)
         raise ResponseDecodeError(
             f"the server answered {media or 'no content type'} that is not valid JSON: {exc}",
             body=_body_text(body),

@@ -33,6 +33,7 @@ class Portal:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = False  # set at interpreter exit: no new loop after that
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -41,6 +42,10 @@ class Portal:
 
     def _start(self) -> asyncio.AbstractEventLoop:
         with self._lock:
+            if self._stopped:
+                raise RuntimeError(
+                    "asyncbento's event loop has stopped: the interpreter is exiting"
+                )
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
@@ -95,7 +100,7 @@ class Portal:
                 yield item
         finally:
             aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
+            if aclose is not None and not self._stopped:
                 if threading.current_thread() is self._thread:
                     asyncio.ensure_future(aclose())  # finalised by GC on our own loop
                 else:
@@ -130,6 +135,7 @@ class Portal:
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
+            self._stopped = True
         if loop is None or thread is None or not thread.is_alive():
             return
         loop.call_soon_threadsafe(loop.stop)

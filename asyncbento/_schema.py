@@ -22,6 +22,7 @@ class OutputKind(enum.Enum):
     """How a successful answer's body becomes a Python value."""
 
     JSON = "json"
+    ANY = "any"
     TEXT = "text"
     BYTES = "bytes"
     TENSOR = "tensor"
@@ -58,6 +59,9 @@ def output_kind(schema: Mapping[str, Any]) -> OutputKind:
         return OutputKind.BYTES if schema.get("format") == "binary" else OutputKind.TEXT
     if schema.get("is_stream"):
         return OutputKind.TEXT
+    if not kind and not schema.get("properties") and not schema.get("anyOf"):
+        # Typed Any: the server sends a returned str raw, even as application/json.
+        return OutputKind.ANY
     return OutputKind.JSON
 
 

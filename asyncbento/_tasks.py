@@ -11,7 +11,7 @@ import enum
 import time
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import TaskFailed, TaskTimeout
+from .exceptions import TaskFailed, TaskNotCompleted, TaskTimeout
 
 if TYPE_CHECKING:
     from ._client import AsyncEndpointMethod
@@ -106,7 +106,11 @@ class AsyncTask:
                 delay = min(delay, remaining)
             await asyncio.sleep(delay)
             delay = min(delay * POLL_MULTIPLIER, POLL_MAX)
-        output = await self.get()
+        try:
+            output = await self.get()
+        except TaskNotCompleted:
+            # BentoML's local server marks a task canceled but lets it run on (PROTOCOL §6).
+            raise TaskFailed(f"task {self.id} was {status.value}") from None
         if status is not ResultStatus.COMPLETED:
             raise TaskFailed(f"task {self.id} ended as {status.value} without an error answer")
         return output

@@ -31,9 +31,22 @@ SCHEMA = {
             },
             "output": {"type": "string"},
             "is_task": False,
-        }
+        },
+        {
+            "name": "__call__",
+            "route": "/invoke",
+            "batchable": False,
+            "input": {
+                "properties": {"name": {"title": "Name", "type": "string"}},
+                "required": ["name"],
+                "title": "Input",
+                "type": "object",
+            },
+            "output": {"type": "string"},
+            "is_task": False,
+        },
     ],
-    "paths": {"/hello": {"mounted": False}},
+    "paths": {"/hello": {"mounted": False}, "/invoke": {"mounted": False}},
 }
 
 
@@ -54,6 +67,7 @@ def mini_app(seen: list[web.Request]) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/schema.json", schema)
     app.router.add_post("/hello", hello)
+    app.router.add_post("/invoke", hello)
     return app
 
 
@@ -78,6 +92,21 @@ async def test_unix_socket_async(unix_server: tuple[str, list[web.Request]]) -> 
     async with AsyncHTTPClient(url) as client:
         assert await client.hello(name="uds") == "hello uds"
     assert seen[-1].path == "/hello"
+
+
+async def test_call_endpoint_makes_the_client_callable(
+    unix_server: tuple[str, list[web.Request]],
+) -> None:
+    url, seen = unix_server
+    async with AsyncHTTPClient(url) as client:
+        assert await client(name="callable") == "hello callable"
+        assert seen[-1].path == "/invoke"
+
+    def use() -> str:
+        with SyncHTTPClient(url) as sync_client:
+            return sync_client("sync callable")  # type: ignore[no-any-return]
+
+    assert await asyncio.to_thread(use) == "hello sync callable"
 
 
 async def test_unix_socket_sync(unix_server: tuple[str, list[web.Request]]) -> None:

@@ -1,0 +1,98 @@
+"""Fixtures: real BentoML servers for the example services, started once per session."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from _clients import client, client_kind  # noqa: F401 - fixtures
+from _fileproxy import FileProxy
+
+from asyncbento.testing import BentoServer
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="session")
+def file_proxy() -> Iterator[FileProxy]:
+    proxy = FileProxy().start()
+    yield proxy
+    proxy.stop()
+
+
+def _proxy_env(proxy: FileProxy) -> dict[str, str]:
+    return {
+        "HTTP_PROXY": proxy.url,
+        "http_proxy": proxy.url,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+
+
+@pytest.fixture(scope="session")
+def example_server(file_proxy: FileProxy) -> Iterator[BentoServer]:
+    server = BentoServer("service:ExampleService", working_dir=EXAMPLES, env=_proxy_env(file_proxy))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def example_url(example_server: BentoServer) -> str:
+    return example_server.url
+
+
+@dataclass(frozen=True)
+class AuthServer:
+    url: str
+    token: str
+
+
+@pytest.fixture(scope="session")
+def auth_server() -> Iterator[AuthServer]:
+    token = secrets.token_urlsafe(16)
+    server = BentoServer(
+        "auth_service:AuthService",
+        working_dir=EXAMPLES,
+        env={"ASYNCBENTO_EXAMPLE_TOKEN": token},
+    )
+    server.start()
+    yield AuthServer(server.url, token)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def clash_url() -> Iterator[str]:
+    server = BentoServer("clash_service:ClashService", working_dir=EXAMPLES)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def slow_ready_server_factory() -> Iterator[Callable[[float], BentoServer]]:
+    started: list[BentoServer] = []
+
+    def make(ready_after: float) -> BentoServer:
+        server = BentoServer(
+            "slow_ready_service:SlowReadyService",
+            working_dir=EXAMPLES,
+            env={"ASYNCBENTO_READY_AFTER": str(ready_after)},
+        )
+        started.append(server)
+        return server.start(wait_ready=False)
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_cloud_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's own BentoCloud key must not leak into the tests' requests.
+    if "BENTO_CLOUD_API_KEY" in os.environ:
+        monkeypatch.delenv("BENTO_CLOUD_API_KEY")
