@@ -79,12 +79,18 @@ class Portal:
                 "a sync asyncbento call was made from the client's own event-loop thread, "
                 "where it would deadlock; use AsyncHTTPClient in async code"
             )
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        job = _Job(coro)
+        # call_soon_threadsafe runs job.start in a copy of the caller's context, and the task
+        # it creates copies that again: the caller's context variables reach the coroutine.
+        loop.call_soon_threadsafe(job.start, loop)
         try:
-            return future.result()
+            job.done.acquire()  # interruptible by Ctrl-C in the main thread
         except KeyboardInterrupt:
-            future.cancel()  # cancels the task on the loop: its request is abandoned
+            loop.call_soon_threadsafe(job.cancel)  # the request is abandoned on the loop
             raise
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[no-any-return]
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """Bridge an async generator into a plain generator, one item at a time.
@@ -141,6 +147,46 @@ class Portal:
         loop.call_soon_threadsafe(loop.stop)
         if threading.current_thread() is not thread:
             thread.join(_EXIT_CLEANUP_TIMEOUT)
+
+
+class _Job:
+    """One coroutine handed to the loop, and a lock the caller blocks on until it is done.
+
+    Lighter than ``run_coroutine_threadsafe`` (no concurrent Future and Condition): this is
+    the whole per-call cost of the sync client.
+    """
+
+    __slots__ = ("cancelled", "coro", "done", "error", "result", "task")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.coro = coro
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.cancelled = False
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.cancelled:
+            self.coro.close()
+            return
+        self.task = loop.create_task(self.coro)
+        self.task.add_done_callback(self.finish)
+
+    def finish(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self.error = asyncio.CancelledError()
+        else:
+            self.error = task.exception()
+            if self.error is None:
+                self.result = task.result()
+        self.done.release()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.task is not None:
+            self.task.cancel()
 
 
 async def _anext(agen: AsyncIterator[T]) -> T:
