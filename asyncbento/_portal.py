@@ -47,7 +47,7 @@ class Portal:
                     "asyncbento's event loop has stopped: the interpreter is exiting"
                 )
             if self._loop is None:
-                loop = asyncio.new_event_loop()
+                loop = _new_event_loop()
                 ready = threading.Event()
                 thread = threading.Thread(
                     target=self._run, args=(loop, ready), name="asyncbento-portal", daemon=True
@@ -147,6 +147,20 @@ class Portal:
         loop.call_soon_threadsafe(loop.stop)
         if threading.current_thread() is not thread:
             thread.join(_EXIT_CLEANUP_TIMEOUT)
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """A new loop for the portal: uvloop's when asked for with ``ASYNCBENTO_LOOP=uvloop``."""
+    if os.environ.get("ASYNCBENTO_LOOP", "").lower() == "uvloop":
+        try:
+            import uvloop
+        except ImportError as error:
+            raise RuntimeError(
+                "ASYNCBENTO_LOOP=uvloop needs uvloop: pip install 'asyncbento[uvloop]'"
+            ) from error
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        return loop
+    return asyncio.new_event_loop()
 
 
 class _Job:

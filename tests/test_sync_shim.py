@@ -240,3 +240,26 @@ def test_dropped_client_is_closed_by_gc(example_url: str) -> None:
     while not transport.closed and time.monotonic() < deadline:
         time.sleep(0.01)
     assert transport.closed
+
+
+def test_uvloop_portal_when_asked_for(example_url: str) -> None:
+    code = """
+        import sys, asyncio
+        from asyncbento import SyncHTTPClient
+        from asyncbento._portal import get_portal
+        with SyncHTTPClient(sys.argv[1]) as client:
+            assert client.add(1, 2) == 3
+            async def loop_type():
+                return type(asyncio.get_running_loop()).__module__
+            print(get_portal().call(loop_type()))
+    """
+    env = dict(os.environ, PYTHONPATH=ROOT, ASYNCBENTO_LOOP="uvloop")
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), example_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("uvloop")
