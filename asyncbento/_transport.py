@@ -188,8 +188,12 @@ class Transport:
             raise
 
     def finish(self, response: aiohttp.ClientResponse) -> None:
-        """Give the response's connection back (or drop it, if the body was not read)."""
-        response.release()
+        """Give the response's connection back, or close it if the body was not read to the
+        end (a stream left early): such a connection cannot carry another request."""
+        if response.content.at_eof():
+            response.release()
+        else:
+            response.close()
         if self._slots is not None:
             self._slots.release()
 
