@@ -1,0 +1,216 @@
+"""Fault injection over real sockets: a local server that misbehaves on purpose.
+
+Every test runs through both clients and asserts the exception type and the number of
+requests the server saw.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import pathlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from _clients import close_client, open_client
+from _misbehaving import (
+    MisbehavingServer,
+    chunks,
+    error,
+    huge,
+    ok,
+    reset,
+    slow_headers,
+    truncated,
+)
+from _misbehaving import misbehaving as misbehaving
+
+from asyncbento import RetryPolicy, Timeout
+from asyncbento import exceptions as exc
+
+FAST = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05)
+
+
+@pytest.fixture
+async def client(
+    client_kind: str, misbehaving: MisbehavingServer, tmp_path: pathlib.Path
+) -> AsyncIterator[Any]:
+    opened = await open_client(
+        client_kind, misbehaving.url, retry=FAST, timeout=5, download_dir=tmp_path / "dl"
+    )
+    try:
+        yield opened
+    finally:
+        await close_client(opened)
+
+
+async def test_reset_before_response_is_retried(
+    client: Any, misbehaving: MisbehavingServer
+) -> None:
+    misbehaving.script("/echo", reset(), reset())
+    assert await client.echo(data={"a": 1}) == {"data": {"a": 1}}
+    assert misbehaving.count("/echo") == 3
+
+
+async def test_reset_every_time_gives_up_typed(client: Any, misbehaving: MisbehavingServer) -> None:
+    misbehaving.default("/echo", reset())
+    with pytest.raises(exc.ConnectionLost) as info:
+        await client.echo(data={})
+    assert info.value.attempts == 3
+    assert misbehaving.count("/echo") == 3
+
+
+async def test_503_retry_after_then_ok(client: Any, misbehaving: MisbehavingServer) -> None:
+    misbehaving.script("/echo", error(503, "busy", retry_after="1"))
+    started = time.monotonic()
+    assert await client.echo(data={"b": 2}) == {"data": {"b": 2}}
+    assert time.monotonic() - started >= 0.95
+    assert misbehaving.count("/echo") == 2
+
+
+async def test_429_http_date_then_ok(client: Any, misbehaving: MisbehavingServer) -> None:
+    when = email.utils.formatdate(time.time() + 1, usegmt=True)
+    misbehaving.script("/echo", error(429, "slow down", retry_after=when))
+    assert await client.echo(data={}) == {"data": {}}
+    assert misbehaving.count("/echo") == 2
+
+
+async def test_slow_headers_time_out_without_retry(
+    client_kind: str, misbehaving: MisbehavingServer
+) -> None:
+    misbehaving.default("/echo", slow_headers(2.0))
+    client = await open_client(client_kind, misbehaving.url, retry=FAST, timeout=Timeout(total=0.4))
+    try:
+        with pytest.raises(exc.ReadTimeout) as info:
+            await client.echo(data={})
+        assert isinstance(info.value, TimeoutError)
+    finally:
+        await close_client(client)
+    assert misbehaving.count("/echo") == 1
+
+
+async def test_truncated_body_is_not_retried(client: Any, misbehaving: MisbehavingServer) -> None:
+    misbehaving.default("/echo", truncated(b'{"partial": ', declared=100))
+    with pytest.raises(exc.ConnectionLost) as info:
+        await client.echo(data={})
+    assert info.value.before_response is False
+    assert misbehaving.count("/echo") == 1
+
+
+@pytest.mark.parametrize("then", ["close", "reset"])
+async def test_stream_dropped_midway_raises_after_its_items(
+    client: Any, misbehaving: MisbehavingServer, then: str
+) -> None:
+    misbehaving.default("/stream", chunks([b"tok0\n", b"tok1\n"], then=then))
+    received = []
+    with pytest.raises(exc.ConnectionLost):
+        async for item in client.stream(data={}):
+            received.append(item)
+    assert "".join(received) == "tok0\ntok1\n"
+    assert misbehaving.count("/stream") == 1  # a stream that yielded is never retried
+
+
+async def test_stream_error_status_raises_on_first_iteration(
+    client: Any, misbehaving: MisbehavingServer
+) -> None:
+    misbehaving.default("/stream", error(500, "boom"))
+    with pytest.raises(exc.InternalServerError):
+        async for _ in client.stream(data={}):
+            pass
+    assert misbehaving.count("/stream") == 1
+
+
+async def test_split_multibyte_characters_in_a_stream(
+    client: Any, misbehaving: MisbehavingServer
+) -> None:
+    text = "naïve 🙂 日本語\n".encode()
+    parts = [text[i : i + 1] for i in range(len(text))]  # one byte per chunk
+    misbehaving.default("/stream", chunks(parts))
+    received = [item async for item in client.stream(data={})]
+    assert "".join(received) == "naïve 🙂 日本語\n"
+    assert all("\ufffd" not in item for item in received)
+
+
+async def test_sse_events(client: Any, misbehaving: MisbehavingServer) -> None:
+    body = [
+        b": keep-alive comment\n\n",
+        b'data: {"token": "Hel"}\n\n',
+        b"event: delta\ndata: line one\ndata: line two\n\n",
+        b"data: [DONE]\n\n",
+        b"data: never seen\n\n",
+    ]
+    misbehaving.default("/events", chunks(body))
+    events = [event async for event in client.events.events(data={})]
+    assert [(e.event, e.data) for e in events] == [
+        ("message", '{"token": "Hel"}'),
+        ("delta", "line one\nline two"),
+    ]
+
+
+async def test_garbage_json(client: Any, misbehaving: MisbehavingServer) -> None:
+    misbehaving.default("/echo", ok(b"<<not json>>"))
+    with pytest.raises(exc.ResponseDecodeError) as info:
+        await client.echo(data={})
+    assert info.value.body == "<<not json>>"
+    assert misbehaving.count("/echo") == 1
+
+
+async def test_html_error_page(client: Any, misbehaving: MisbehavingServer) -> None:
+    page = "<html><head><title>504 Gateway Time-out</title></head><body>nginx</body></html>"
+    misbehaving.default("/echo", ok(page, status=504, content_type="text/html"))
+    with pytest.raises(exc.GatewayTimeout) as info:
+        await client.echo(data={})
+    assert info.value.message == "504 Gateway Time-out"
+    assert misbehaving.count("/echo") == 3
+
+
+async def test_huge_body(client: Any, misbehaving: MisbehavingServer) -> None:
+    misbehaving.default("/echo", huge(20 * 1024 * 1024))
+    value = await client.echo(data={})
+    assert isinstance(value, str) and len(value) == 20 * 1024 * 1024
+    assert misbehaving.count("/echo") == 1
+
+
+async def test_server_closing_idle_connections_is_survived(
+    client: Any, misbehaving: MisbehavingServer
+) -> None:
+    async def answer_then_close(request: Any, writer: Any) -> bool:
+        await ok()(request, writer)
+        return False  # closes without "Connection: close", like an idle timeout
+
+    misbehaving.default("/echo", answer_then_close)
+    for i in range(30):
+        assert await client.echo(data={"i": i}) == {"data": {"i": i}}
+    assert misbehaving.count("/echo") >= 30
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        'attachment; filename="../../../../etc/passwd"',
+        'attachment; filename="/etc/shadow"',
+        "attachment; filename*=UTF-8''..%2F..%2Fescape.txt",
+        'attachment; filename="..\\\\..\\\\win.ini"',
+        'attachment; filename="a\\x07b.txt"',
+        'attachment; filename=".."',
+        'attachment; filename=""',
+        "inline",
+    ],
+)
+async def test_hostile_file_names_stay_in_the_download_dir(
+    client: Any, misbehaving: MisbehavingServer, tmp_path: pathlib.Path, header: str
+) -> None:
+    misbehaving.default(
+        "/download",
+        ok(
+            b"payload",
+            content_type="application/octet-stream",
+            headers={"Content-Disposition": header},
+        ),
+    )
+    path = await client.download(data={})
+    downloads = (tmp_path / "dl").resolve()
+    assert path.resolve().parent == downloads
+    assert path.read_bytes() == b"payload"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [path.name]
