@@ -19,6 +19,7 @@ import msgspec
 from yarl import URL
 
 from . import __version__
+from ._batch import Inputs, collect, endpoint_call, resolve_endpoint, run_batch, task_call
 from ._body import Body, build_body
 from ._codec import JSON_DECODER, decode_body, error_from_answer
 from ._config import (
@@ -420,6 +421,92 @@ class AsyncHTTPClient:
         if self._core.endpoints is not None:
             view._bind_methods()
         return view
+
+    # ----------------------------------------------------------------- batches
+
+    async def map(
+        self,
+        endpoint: str | AsyncEndpointMethod,
+        inputs: Inputs,
+        *,
+        concurrency: int = 64,
+        return_exceptions: bool = False,
+        progress: bool = False,
+    ) -> list[Any]:
+        """Call ``endpoint`` once per input, ``concurrency`` at a time; results in input order.
+
+        Args:
+            endpoint: An endpoint name or method of this client.
+            inputs: An iterable or async iterable (pulled lazily) of keyword dicts, or of
+                values for a root-input endpoint.
+            concurrency: Calls in flight at once.
+            return_exceptions: Put a failed input's exception in its place and go on;
+                otherwise the first failure cancels the rest and is raised.
+            progress: Show a tqdm progress bar (needs ``asyncbento[progress]``).
+
+        Returns:
+            One result (or exception) per input, in input order.
+        """
+        method = resolve_endpoint(self, endpoint)
+        return await collect(
+            endpoint_call(method),
+            inputs,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+            progress=progress,
+            description=method.__name__,
+        )
+
+    def imap(
+        self,
+        endpoint: str | AsyncEndpointMethod,
+        inputs: Inputs,
+        *,
+        concurrency: int = 64,
+        ordered: bool = False,
+        return_exceptions: bool = False,
+        progress: bool = False,
+    ) -> AsyncIterator[tuple[int, Any]]:
+        """Like :meth:`map`, but yield ``(index, result)`` pairs as calls finish.
+
+        Inputs are pulled lazily through a sliding window, so memory stays flat for any
+        number of inputs. With ``ordered=True`` pairs come in input order.
+        """
+        method = resolve_endpoint(self, endpoint)
+        return run_batch(
+            endpoint_call(method),
+            inputs,
+            concurrency=concurrency,
+            ordered=ordered,
+            return_exceptions=return_exceptions,
+            progress=progress,
+            description=method.__name__,
+        )
+
+    async def map_tasks(
+        self,
+        endpoint: str | AsyncEndpointMethod,
+        inputs: Inputs,
+        *,
+        concurrency: int = 64,
+        return_exceptions: bool = False,
+        progress: bool = False,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """Submit every input to a task endpoint and collect the results in input order.
+
+        At most ``concurrency`` tasks are submitted and polled at once; ``timeout`` bounds
+        the wait for each task.
+        """
+        method = resolve_endpoint(self, endpoint)
+        return await collect(
+            task_call(method, timeout),
+            inputs,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+            progress=progress,
+            description=method.__name__,
+        )
 
     # ----------------------------------------------------------------- readiness
 

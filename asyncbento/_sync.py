@@ -11,8 +11,10 @@ from __future__ import annotations
 import atexit
 import inspect
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
+from ._batch import Inputs
 from ._client import AsyncEndpointMethod, AsyncHTTPClient
 from ._config import NOT_GIVEN, RetryPolicy, TimeoutLike, _NotGiven
 from ._portal import get_portal, on_fork_in_child
@@ -121,6 +123,10 @@ class SyncEndpointMethod:
         return blocking
 
 
+def _unwrap(endpoint: str | SyncEndpointMethod) -> str | AsyncEndpointMethod:
+    return endpoint._async if isinstance(endpoint, SyncEndpointMethod) else endpoint
+
+
 def _close_transport(transport: Transport) -> None:
     """Finaliser for a sync client dropped without ``close()``."""
     if not transport.closed:
@@ -204,6 +210,70 @@ class SyncHTTPClient:
     def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call an endpoint by name; NotFound (without a request) for an unknown name."""
         return _blocking(self._async.call(name, *args, **kwargs))
+
+    def map(
+        self,
+        endpoint: str | SyncEndpointMethod,
+        inputs: Inputs,
+        *,
+        concurrency: int = 64,
+        return_exceptions: bool = False,
+        progress: bool = False,
+    ) -> list[Any]:
+        """Call ``endpoint`` once per input, ``concurrency`` at a time; results in order."""
+        return _blocking(  # type: ignore[no-any-return]
+            self._async.map(
+                _unwrap(endpoint),
+                inputs,
+                concurrency=concurrency,
+                return_exceptions=return_exceptions,
+                progress=progress,
+            )
+        )
+
+    def imap(
+        self,
+        endpoint: str | SyncEndpointMethod,
+        inputs: Inputs,
+        *,
+        concurrency: int = 64,
+        ordered: bool = False,
+        return_exceptions: bool = False,
+        progress: bool = False,
+    ) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, result)`` pairs as calls finish (in input order if ``ordered``)."""
+        return _blocking(  # type: ignore[no-any-return]
+            self._async.imap(
+                _unwrap(endpoint),
+                inputs,
+                concurrency=concurrency,
+                ordered=ordered,
+                return_exceptions=return_exceptions,
+                progress=progress,
+            )
+        )
+
+    def map_tasks(
+        self,
+        endpoint: str | SyncEndpointMethod,
+        inputs: Inputs,
+        *,
+        concurrency: int = 64,
+        return_exceptions: bool = False,
+        progress: bool = False,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """Submit every input to a task endpoint; collect the results in input order."""
+        return _blocking(  # type: ignore[no-any-return]
+            self._async.map_tasks(
+                _unwrap(endpoint),
+                inputs,
+                concurrency=concurrency,
+                return_exceptions=return_exceptions,
+                progress=progress,
+                timeout=timeout,
+            )
+        )
 
     def with_options(
         self,
