@@ -72,7 +72,7 @@ class BentoServer:
         port: int | None = None,
     ) -> None:
         self.target = target
-        self.working_dir = os.fspath(working_dir)
+        self.working_dir = os.path.abspath(os.fspath(working_dir))
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._extra_env = dict(env or {})
