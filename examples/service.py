@@ -244,6 +244,13 @@ class ExampleService:
         return {"slept": delay}
 
     @bentoml.api
+    def checked_sqrt(self, x: float) -> float:
+        """The square root of ``x``; a 400 error for negative numbers."""
+        if x < 0:
+            raise InvalidArgument(f"x must be >= 0, got {x}")
+        return float(x) ** 0.5
+
+    @bentoml.api
     def fail(self, code: int = 500, message: str = "boom") -> str:
         raise _error_for(code, message)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 import secrets
@@ -15,6 +16,9 @@ from _fileproxy import FileProxy
 from asyncbento.testing import BentoServer
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+# The Ray tests run in their own tox environment (tox -e ray), where Ray is installed.
+collect_ignore = [] if importlib.util.find_spec("ray") else ["ray"]
 
 
 @pytest.fixture(scope="session")
