@@ -48,7 +48,7 @@ def main() -> int:
 
     from asyncbento.integrations.ray import BentoMLBatchCaller
 
-    ray.init(num_cpus=max(2, args.actors), include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         with service(args.url) as url:
             dataset = ray.data.read_json(args.input)
@@ -64,6 +64,7 @@ def main() -> int:
                     "concurrency": args.concurrency,
                 },
                 concurrency=args.actors,
+                num_cpus=0.5,  # the actors wait on the network: leave CPUs for reading
                 batch_size=args.batch_size,
                 batch_format="pandas",
             ).materialize()
