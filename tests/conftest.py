@@ -18,7 +18,7 @@ from asyncbento.testing import BentoServer
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 # The Ray tests run in their own tox environment (tox -e ray), where Ray is installed.
-collect_ignore = [] if importlib.util.find_spec("ray") else ["ray"]
+collect_ignore = [] if importlib.util.find_spec("ray") else ["ray_data"]
 
 
 @pytest.fixture(scope="session")
