@@ -8,7 +8,6 @@ its start and never a half-consumed stream.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
@@ -21,15 +20,27 @@ JSON_HEADERS: Final = {"Content-Type": "application/json"}
 TEXT_HEADERS: Final = {"Content-Type": "text/plain; charset=utf-8"}
 
 
-@dataclass(frozen=True, slots=True)
 class Body:
-    """A request body: fixed bytes, or the parts of a multipart / streamed-file body."""
+    """A request body: fixed bytes, or the parts of a multipart / streamed-file body.
 
-    headers: Mapping[str, str] | None
-    data: bytes | None = None
-    fields: tuple[tuple[str, str | FileInput], ...] = ()
-    root_file: FileSource | None = None
-    rewindable: bool = True
+    A plain slotted class rather than a dataclass: one is made per call.
+    """
+
+    __slots__ = ("data", "fields", "headers", "rewindable", "root_file")
+
+    def __init__(
+        self,
+        headers: Mapping[str, str] | None,
+        data: bytes | None = None,
+        fields: tuple[tuple[str, str | FileInput], ...] = (),
+        root_file: FileSource | None = None,
+        rewindable: bool = True,
+    ) -> None:
+        self.headers = headers
+        self.data = data
+        self.fields = fields
+        self.root_file = root_file
+        self.rewindable = rewindable
 
     def payload(self) -> Any:
         """What aiohttp sends for one attempt (fresh file streams each time)."""

@@ -16,7 +16,6 @@ import secrets
 import stat
 import unicodedata
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
@@ -36,21 +35,31 @@ ACCEPTED_FILE_TYPES = (
 )
 
 
-@dataclass(frozen=True)
 class FileSource:
     """One file to upload: its name, type, and a way to stream it from the start."""
 
-    filename: str
-    content_type: str | None
-    open_stream: Callable[[], AsyncIterator[bytes]]
-    rewindable: bool = True
+    __slots__ = ("content_type", "filename", "open_stream", "rewindable")
+
+    def __init__(
+        self,
+        filename: str,
+        content_type: str | None,
+        open_stream: Callable[[], AsyncIterator[bytes]],
+        rewindable: bool = True,
+    ) -> None:
+        self.filename = filename
+        self.content_type = content_type
+        self.open_stream = open_stream
+        self.rewindable = rewindable
 
 
-@dataclass(frozen=True)
 class RemoteFile:
     """A URL for the server to download itself (``http(s)://``), sent as text."""
 
-    url: str
+    __slots__ = ("url",)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
 
 
 FileInput = FileSource | RemoteFile

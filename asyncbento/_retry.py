@@ -1,8 +1,9 @@
 """Retry decisions as small pure functions, and the tenacity loop that applies them.
 
 The first attempt runs without any retry machinery, so a call that succeeds builds no policy
-objects at all; only when it fails with something worth retrying is a tenacity ``AsyncRetrying``
-made, and it takes over from that first failure.
+objects at all (and tenacity is not even imported until something fails); only when it fails
+with something worth retrying is a tenacity ``AsyncRetrying`` made, and it takes over from that
+first failure.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ import email.utils
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from typing import TYPE_CHECKING, TypeVar
 
 from ._config import RetryPolicy
 from .exceptions import (
@@ -24,6 +23,9 @@ from .exceptions import (
     ConnectionLost,
     ConnectTimeout,
 )
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 T = TypeVar("T")
 
@@ -123,6 +125,9 @@ async def _retry_after_first_failure(
     *,
     resend_safe: bool,
 ) -> T:
+    # Imported here, on the first failure only: a call that succeeds never needs tenacity.
+    from tenacity import AsyncRetrying, retry_if_exception
+
     pending: BentoMLException | None = first_failure
     attempts = 1
 

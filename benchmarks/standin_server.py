@@ -101,8 +101,7 @@ class StandIn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment] - uvloop's are not asyncio's
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
