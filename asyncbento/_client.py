@@ -154,14 +154,27 @@ class AsyncEndpointMethod:
         return self._task_urls[operation]
 
     async def submit(self, *args: Any, **kwargs: Any) -> AsyncTask:
-        """Submit a task with the endpoint's arguments and return its handle."""
+        """Submit a task with the endpoint's arguments and return its handle.
+
+        Returns:
+            An :class:`AsyncTask` for the new task.
+
+        Raises:
+            TypeError: an unknown, missing or duplicate argument (nothing is sent).
+            BentoMLException: the server refused the submission (never re-sent unless the
+                failure proves the server did not take it).
+        """
         url = self._task_url("submit")
         body = await build_body(self.endpoint, self.endpoint.bind(args, kwargs))
         answer = await self._client._exchange("POST", url, _read_json, body=body, resend_safe=False)
         return AsyncTask(_task_id(answer), self)
 
     async def get_status(self, task_id: str) -> ResultStatus:
-        """The status of the task ``task_id``."""
+        """The status of the task ``task_id``.
+
+        Raises:
+            NotFound: no task has that id.
+        """
         answer = await self._client._exchange(
             "GET", self._task_url("status"), _read_json, params={"task_id": task_id}
         )
@@ -172,7 +185,12 @@ class AsyncEndpointMethod:
             raise ResponseDecodeError(f"unknown task status {status!r}") from None
 
     async def get(self, task_id: str) -> Any:
-        """The output of the finished task ``task_id`` (its error, if it failed)."""
+        """The output of the finished task ``task_id``, decoded as a direct call's would be.
+
+        Raises:
+            TaskNotCompleted: the task is still running.
+            BentoMLException: the task failed: its own error, typed by status.
+        """
         return await self._client._exchange(
             "GET",
             self._task_url("get"),
@@ -181,7 +199,11 @@ class AsyncEndpointMethod:
         )
 
     async def cancel(self, task_id: str) -> None:
-        """Ask the server to cancel the task ``task_id``."""
+        """Ask the server to cancel the task ``task_id``.
+
+        Raises:
+            TaskCancelNotSupported: the server cannot cancel tasks (BentoML's local server).
+        """
         try:
             await self._client._exchange(
                 "PUT", self._task_url("cancel"), _read_nothing, params={"task_id": task_id}
@@ -196,7 +218,11 @@ class AsyncEndpointMethod:
             raise
 
     async def retry(self, task_id: str) -> AsyncTask:
-        """Run the stored input of task ``task_id`` again, as a new task."""
+        """Run the stored input of task ``task_id`` again, as a new task.
+
+        Returns:
+            An :class:`AsyncTask` for the new task.
+        """
         answer = await self._client._exchange(
             "POST",
             self._task_url("retry"),
@@ -394,6 +420,14 @@ class AsyncHTTPClient:
     def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call an endpoint by its name (as ``client.<name>(...)`` would).
 
+        Args:
+            name: The endpoint's name in the service (as in ``/schema.json``).
+            *args: Positional arguments, mapped onto the endpoint's parameters in order.
+            **kwargs: Keyword arguments, by parameter name.
+
+        Returns:
+            A coroutine of the output, or an async generator for a stream endpoint.
+
         Raises:
             NotFound: the service has no endpoint of that name (raised without any request).
         """
@@ -409,7 +443,15 @@ class AsyncHTTPClient:
         timeout: TimeoutLike | _NotGiven = NOT_GIVEN,
         retry: RetryPolicy | None | _NotGiven = NOT_GIVEN,
     ) -> AsyncHTTPClient:
-        """A light view of this client with other call options, sharing its connections."""
+        """A light view of this client with other call options, sharing its connections.
+
+        Args:
+            timeout: Seconds per call, a :class:`asyncbento.Timeout`, or None for no limit.
+            retry: A :class:`asyncbento.RetryPolicy`, or None to never retry.
+
+        Returns:
+            A client that shares this one's session, endpoints and download directory.
+        """
         view = object.__new__(type(self))
         view._token = self._token
         view._core = self._core
@@ -470,7 +512,19 @@ class AsyncHTTPClient:
         """Like :meth:`map`, but yield ``(index, result)`` pairs as calls finish.
 
         Inputs are pulled lazily through a sliding window, so memory stays flat for any
-        number of inputs. With ``ordered=True`` pairs come in input order.
+        number of inputs.
+
+        Args:
+            endpoint: An endpoint name or method of this client.
+            inputs: An iterable or async iterable of keyword dicts (or root values).
+            concurrency: Calls in flight at once.
+            ordered: Yield in input order instead of completion order.
+            return_exceptions: Yield a failed input's exception as its result; otherwise the
+                first failure cancels the rest and is raised.
+            progress: Show a tqdm progress bar.
+
+        Returns:
+            An async iterator of ``(index, result)``; ``index`` is the input's position.
         """
         method = resolve_endpoint(self, endpoint)
         return run_batch(
@@ -495,8 +549,16 @@ class AsyncHTTPClient:
     ) -> list[Any]:
         """Submit every input to a task endpoint and collect the results in input order.
 
-        At most ``concurrency`` tasks are submitted and polled at once; ``timeout`` bounds
-        the wait for each task.
+        Args:
+            endpoint: A task endpoint's name or method.
+            inputs: An iterable or async iterable of keyword dicts.
+            concurrency: Tasks submitted and polled at once.
+            return_exceptions: Put a failed task's exception in its place and go on.
+            progress: Show a tqdm progress bar.
+            timeout: Seconds to wait for each task (None: no limit).
+
+        Returns:
+            One output (or exception) per input, in input order.
         """
         method = resolve_endpoint(self, endpoint)
         return await collect(
@@ -511,7 +573,15 @@ class AsyncHTTPClient:
     # ----------------------------------------------------------------- readiness
 
     async def is_ready(self, timeout: float | None = None) -> bool:
-        """Whether ``/readyz`` answers 200 now; False (never an error) when nothing answers."""
+        """Whether the server is ready now.
+
+        Args:
+            timeout: Seconds to wait for the answer (default 2).
+
+        Returns:
+            True when ``/readyz`` answers 200; False otherwise, never an error, also when
+            nothing answers at all.
+        """
         return await self._probe(READY_PROBE_TIMEOUT if timeout is None else timeout)
 
     async def _probe(self, timeout: float) -> bool:
@@ -532,6 +602,9 @@ class AsyncHTTPClient:
 
     async def wait_until_server_ready(self, timeout: float | None = None) -> None:
         """Poll ``/readyz`` with backoff until it answers 200.
+
+        Args:
+            timeout: Seconds to wait at most (default: the client's call timeout).
 
         Raises:
             ServiceUnavailable: still not ready after ``timeout`` seconds.

@@ -59,6 +59,7 @@ SCHEMA = {
         route("text", {"type": "string"}),
         route("stream", {"type": "string", "is_stream": True, "media_type": "text/event-stream"}),
         route("events", {"type": "string", "is_stream": True, "media_type": "text/event-stream"}),
+        route("bytestream", {"type": "string", "format": "binary", "is_stream": True}),
         route("download", {"type": "file", "format": "binary"}),
         route("job", {"additionalProperties": True, "type": "object"}, is_task=True),
     ],

@@ -132,6 +132,14 @@ async def test_split_multibyte_characters_in_a_stream(
     assert all("\ufffd" not in item for item in received)
 
 
+async def test_binary_stream_yields_bytes(client: Any, misbehaving: MisbehavingServer) -> None:
+    parts = [bytes([i]) * 100 for i in range(20)] + [b"\xff\xfe\x00"]
+    misbehaving.default("/bytestream", chunks(parts, content_type="application/octet-stream"))
+    received = [item async for item in client.bytestream(data={})]
+    assert all(isinstance(item, bytes) for item in received)
+    assert b"".join(received) == b"".join(parts)
+
+
 async def test_sse_events(client: Any, misbehaving: MisbehavingServer) -> None:
     body = [
         b": keep-alive comment\n\n",
