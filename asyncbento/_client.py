@@ -11,15 +11,13 @@ import pathlib
 import tempfile
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiohttp
 import msgspec
 from yarl import URL
 
 from . import __version__
-from ._batch import Inputs, collect, endpoint_call, resolve_endpoint, run_batch, task_call
 from ._body import Body, build_body
 from ._codec import JSON_DECODER, decode_body, error_from_answer
 from ._config import (
@@ -47,6 +45,9 @@ from .exceptions import (
     TransportError,
 )
 
+if TYPE_CHECKING:
+    from ._batch import Inputs
+
 T = TypeVar("T")
 
 READY_POLL_INITIAL = 0.05
@@ -55,14 +56,22 @@ READY_PROBE_TIMEOUT = 2.0
 DEFAULT_USER_AGENT = f"asyncbento/{__version__}"
 
 
-@dataclass(frozen=True, slots=True)
 class _Options:
     """Per-client (or per-view) call options, with aiohttp timeouts made once."""
 
-    timeout: Timeout
-    retry: RetryPolicy | None
-    call_timeout: aiohttp.ClientTimeout
-    stream_timeout: aiohttp.ClientTimeout
+    __slots__ = ("call_timeout", "retry", "stream_timeout", "timeout")
+
+    def __init__(
+        self,
+        timeout: Timeout,
+        retry: RetryPolicy | None,
+        call_timeout: aiohttp.ClientTimeout,
+        stream_timeout: aiohttp.ClientTimeout,
+    ) -> None:
+        self.timeout = timeout
+        self.retry = retry
+        self.call_timeout = call_timeout
+        self.stream_timeout = stream_timeout
 
     @classmethod
     def make(cls, timeout: TimeoutLike, retry: RetryPolicy | None) -> _Options:
@@ -489,6 +498,8 @@ class AsyncHTTPClient:
         Returns:
             One result (or exception) per input, in input order.
         """
+        from ._batch import collect, endpoint_call, resolve_endpoint  # only batches need it
+
         method = resolve_endpoint(self, endpoint)
         return await collect(
             endpoint_call(method),
@@ -526,6 +537,8 @@ class AsyncHTTPClient:
         Returns:
             An async iterator of ``(index, result)``; ``index`` is the input's position.
         """
+        from ._batch import endpoint_call, resolve_endpoint, run_batch
+
         method = resolve_endpoint(self, endpoint)
         return run_batch(
             endpoint_call(method),
@@ -560,6 +573,8 @@ class AsyncHTTPClient:
         Returns:
             One output (or exception) per input, in input order.
         """
+        from ._batch import collect, resolve_endpoint, task_call
+
         method = resolve_endpoint(self, endpoint)
         return await collect(
             task_call(method, timeout),

@@ -20,8 +20,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-import aiofiles
-import aiofiles.os
 import aiohttp
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
@@ -79,6 +77,8 @@ def _is_pil_image(value: object) -> bool:
 
 
 async def _path_source(path: pathlib.Path, endpoint: str, argument: str | None) -> FileSource:
+    import aiofiles.os  # imported on first use: most calls carry no files
+
     try:
         info = await aiofiles.os.stat(path)
     except FileNotFoundError:
@@ -89,6 +89,8 @@ async def _path_source(path: pathlib.Path, endpoint: str, argument: str | None) 
         raise FileNotFoundError(2, f"{_where(endpoint, argument)}: not a regular file", str(path))
 
     async def stream() -> AsyncIterator[bytes]:
+        import aiofiles
+
         async with aiofiles.open(path, "rb") as handle:
             while chunk := await handle.read(CHUNK_SIZE):
                 yield chunk
@@ -245,6 +247,9 @@ async def save_download(response: aiohttp.ClientResponse, directory: pathlib.Pat
     The name is the server's (made safe); if taken, a random prefix keeps it unique, so the
     returned name always ends with the server's name, as with BentoML's client.
     """
+    import aiofiles
+    import aiofiles.os
+
     await aiofiles.os.makedirs(directory, exist_ok=True)
     root = pathlib.Path(await aiofiles.os.path.abspath(directory))
     name = response_filename(response)

@@ -12,15 +12,17 @@ import atexit
 import inspect
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._batch import Inputs
 from ._client import AsyncEndpointMethod, AsyncHTTPClient
 from ._config import NOT_GIVEN, RetryPolicy, TimeoutLike, _NotGiven
 from ._portal import get_portal, on_fork_in_child
 from ._schema import Endpoint
 from ._tasks import AsyncTask, ResultStatus
 from ._transport import Transport
+
+if TYPE_CHECKING:
+    from ._batch import Inputs
 
 _EXIT_CLOSE_TIMEOUT = 5.0
 
