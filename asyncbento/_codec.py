@@ -85,21 +85,23 @@ def _media_type(content_type: str | None) -> str:
 
 
 def decode_body(kind: OutputKind, body: bytes, content_type: str | None) -> Any:
-    """Turn a successful answer's body into the endpoint's Python value (not files/images)."""
+    """Turn a successful answer's body into the endpoint's Python value (not files/images).
+
+    JSON outputs are decoded as JSON whatever the Content-Type says; only when that fails and
+    the answer is text (a ``str`` returned by an endpoint typed ``Any`` or ``str | None``, which
+    BentoML sends raw) is the text returned instead.
+    """
     if kind is OutputKind.BYTES:
         return body
     if kind is OutputKind.TEXT:
         return _decode_text(body)
     media = _media_type(content_type)
-    if media.startswith("text/"):
-        # An endpoint typed Any that returned a str answers text/plain, not JSON.
-        return _decode_text(body)
     if not body and media != "application/json":
         return None
     try:
         data = JSON_DECODER.decode(body)
     except msgspec.DecodeError as exc:
-        if kind is OutputKind.ANY:
+        if kind is OutputKind.ANY or media.startswith("text/"):
             return _decode_text(body)
         raise ResponseDecodeError(
             f"the server answered {media or 'no content type'} that is not valid JSON: {exc}",

@@ -63,6 +63,10 @@ def test_unserialisable_value_names_the_argument() -> None:
         (OutputKind.JSON, b'{"a": [1, 2]}', "application/json", {"a": [1, 2]}),
         (OutputKind.JSON, b"plain words", "text/plain; charset=utf-8", "plain words"),
         (OutputKind.JSON, b"null", "application/json", None),
+        (OutputKind.JSON, b'{"a": 1}', "text/plain", {"a": 1}),
+        (OutputKind.JSON, b"7", None, 7),
+        (OutputKind.ANY, b"raw words", "application/json", "raw words"),
+        (OutputKind.ANY, b"[1]", "application/json", [1]),
     ],
 )
 def test_decode_body(kind: OutputKind, body: bytes, content_type: str, expected: object) -> None:
