@@ -1,21 +1,27 @@
-"""The portal: one daemon thread per process running one event loop for all sync clients.
+"""The portal: one event loop per process that every sync client's coroutines run on.
 
-``Portal.call(coro)`` runs a coroutine there and blocks until it is done; ``Portal.iterate``
+``Portal.call(coro)`` runs a coroutine on that loop and returns its result; ``Portal.iterate``
 bridges an async generator one item at a time. The caller's context variables are visible to
-the coroutine (``run_coroutine_threadsafe`` schedules it in a copy of the caller's context).
+the coroutine (it is scheduled with ``call_soon_threadsafe``, which copies the caller's context).
+
+Who runs the loop: a sync call from a thread that runs no event loop of its own *leads*: it
+drives the portal's loop itself until its coroutine is done, so a lone caller pays no thread
+hand-off at all. Calls made while another thread leads (or from a thread that already runs an
+event loop, as in Jupyter) *follow*: they schedule their coroutine and wait, and a background
+daemon thread drives the loop for them whenever no leader does. At most one thread drives the
+loop at a time (``_driver``).
 
 Hazards handled here:
-- a call made from the portal's own thread raises instead of deadlocking;
-- Ctrl-C in the waiting thread cancels the coroutine and re-raises ``KeyboardInterrupt``;
-- after ``os.fork()`` the child gets a fresh portal (the parent's thread does not exist there);
-- at interpreter exit the loop is stopped after the sync clients have closed (``_sync.py``).
+- a call made from inside the portal's loop raises instead of deadlocking;
+- Ctrl-C cancels the coroutine and re-raises ``KeyboardInterrupt``;
+- after ``os.fork()`` the child gets a fresh portal (the parent's threads do not exist there);
+- at interpreter exit the loop is closed after the sync clients have closed (``_sync.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import concurrent.futures
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -26,71 +32,139 @@ T = TypeVar("T")
 _EXIT_CLEANUP_TIMEOUT = 5.0
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Portal:
-    """An event loop on a daemon thread, started on first use."""
+    """One event loop, driven by the calling thread or, for followers, a daemon thread."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the fields below
+        self._wanted = threading.Condition(self._lock)  # the driver thread waits on it
+        self._driver = threading.Lock()  # held by whichever thread runs the loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._stopped = False  # set at interpreter exit: no new loop after that
+        self._pending = 0  # scheduled coroutines not finished yet
+        self._drive_requested = False
+        self._idle: asyncio.Future[None] | None = None
+        self._stopped = False  # set at interpreter exit: no new work after that
 
     @property
     def thread(self) -> threading.Thread | None:
-        """The loop's thread, once started."""
+        """The background driver thread, once started."""
         return self._thread
 
-    def _start(self) -> asyncio.AbstractEventLoop:
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None:
+            return loop
         with self._lock:
             if self._stopped:
                 raise RuntimeError(
                     "asyncbento's event loop has stopped: the interpreter is exiting"
                 )
             if self._loop is None:
-                loop = _new_event_loop()
-                ready = threading.Event()
-                thread = threading.Thread(
-                    target=self._run, args=(loop, ready), name="asyncbento-portal", daemon=True
-                )
-                thread.start()
-                ready.wait()
-                self._thread = thread
-                self._loop = loop
+                self._loop = _new_event_loop()
             return self._loop
 
-    @staticmethod
-    def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-        asyncio.set_event_loop(loop)
-        loop.call_soon(ready.set)
-        try:
-            loop.run_forever()
-        finally:
-            try:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            finally:
-                loop.close()
+    # ----------------------------------------------------------------- bookkeeping
+
+    def _add_pending(self) -> None:
+        with self._lock:
+            self._pending += 1
+
+    def _done_pending(self) -> None:
+        """Called on the loop when a scheduled coroutine ends."""
+        with self._lock:
+            self._pending -= 1
+            idle = self._idle if self._pending == 0 else None
+        if idle is not None and not idle.done():
+            idle.set_result(None)
+
+    def _request_driver(self) -> None:
+        """Make sure the background thread drives the loop until nothing is pending."""
+        with self._lock:
+            self._drive_requested = True
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="asyncbento-portal", daemon=True
+                )
+                self._thread.start()
+            self._wanted.notify()
+
+    def _serve(self) -> None:
+        """The background driver: runs the loop while followers wait."""
+        while True:
+            with self._lock:
+                while not self._drive_requested and not self._stopped:
+                    self._wanted.wait()
+                if self._stopped:
+                    return
+                self._drive_requested = False
+            loop = self._loop
+            assert loop is not None
+            with self._driver:
+                if not loop.is_closed():
+                    loop.run_until_complete(self._drain())
+
+    async def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if self._pending <= 0 or self._stopped:
+                    self._idle = None
+                    return
+                idle = self._idle = asyncio.get_running_loop().create_future()
+            await idle
+
+    # ----------------------------------------------------------------- calls
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the portal's loop and return its result (or raise its error)."""
-        loop = self._loop or self._start()
-        if threading.current_thread() is self._thread:
+        loop = self._ensure_loop()
+        running = _running_loop()
+        if running is loop:
             coro.close()
             raise RuntimeError(
-                "a sync asyncbento call was made from the client's own event-loop thread, "
+                "a sync asyncbento call was made from inside the client's own event loop, "
                 "where it would deadlock; use AsyncHTTPClient in async code"
             )
-        job = _Job(coro)
-        # call_soon_threadsafe runs job.start in a copy of the caller's context, and the task
-        # it creates copies that again: the caller's context variables reach the coroutine.
-        loop.call_soon_threadsafe(job.start, loop)
-        try:
-            job.done.acquire()  # interruptible by Ctrl-C in the main thread
-        except KeyboardInterrupt:
-            loop.call_soon_threadsafe(job.cancel)  # the request is abandoned on the loop
-            raise
+        job = _Job(coro, self)
+        self._add_pending()
+        leading = running is None and self._driver.acquire(blocking=False)
+        # The coroutine starts in a copy of the caller's context (call_soon copies it).
+        if leading:
+            job.waiter = loop.create_future()
+            loop.call_soon(job.start, loop)  # we own the loop: no need to wake it
+            self._lead(loop, job)
+        else:
+            loop.call_soon_threadsafe(job.start, loop)
+            self._request_driver()
+            try:
+                job.done.acquire()  # interruptible by Ctrl-C in the main thread
+            except KeyboardInterrupt:
+                loop.call_soon_threadsafe(job.cancel)  # the request is abandoned on the loop
+                raise
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[no-any-return]
+
+    def _lead(self, loop: asyncio.AbstractEventLoop, job: _Job) -> None:
+        assert job.waiter is not None
+        try:
+            loop.run_until_complete(job.waiter)
+        except BaseException:
+            job.cancel()  # Ctrl-C while leading: the background thread finishes the cancel
+            raise
+        finally:
+            self._driver.release()
+            with self._lock:
+                others = self._pending > 0
+            if others:
+                self._request_driver()
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """Bridge an async generator into a plain generator, one item at a time.
@@ -107,46 +181,51 @@ class Portal:
         finally:
             aclose = getattr(agen, "aclose", None)
             if aclose is not None and not self._stopped:
-                if threading.current_thread() is self._thread:
-                    asyncio.ensure_future(aclose())  # finalised by GC on our own loop
+                if _running_loop() is self._loop:
+                    self.spawn(aclose())  # finalised by GC while our loop runs
                 else:
                     self.call(aclose())
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Start ``coro`` on the loop without waiting for it (used by finalisers)."""
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop is None or loop.is_closed() or self._stopped:
             coro.close()
             return
-        if threading.current_thread() is self._thread:
-            loop.create_task(coro)
-        else:
-            asyncio.run_coroutine_threadsafe(coro, loop)
+        self._add_pending()
+
+        def start() -> None:
+            task = loop.create_task(coro)
+            task.add_done_callback(lambda _: self._done_pending())
+
+        loop.call_soon_threadsafe(start)
+        if _running_loop() is not loop:
+            self._request_driver()
 
     def call_with_timeout(self, coro: Coroutine[Any, Any, T], timeout: float) -> T | None:
         """Like :meth:`call` but give up (returning None) after ``timeout`` seconds."""
-        loop = self._loop
-        if loop is None or threading.current_thread() is self._thread:
+        if self._loop is None or _running_loop() is self._loop:
             coro.close()
             return None
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
+            return self.call(asyncio.wait_for(coro, timeout))
+        except asyncio.TimeoutError:
             return None
 
     def shutdown(self) -> None:
-        """Stop the loop and its thread (pending async generators are closed first)."""
+        """Close the loop (async generators first) and end the background thread."""
         with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
+            loop = self._loop
             self._stopped = True
-        if loop is None or thread is None or not thread.is_alive():
+            self._wanted.notify_all()
+        if loop is None or loop.is_closed():
             return
-        loop.call_soon_threadsafe(loop.stop)
-        if threading.current_thread() is not thread:
-            thread.join(_EXIT_CLEANUP_TIMEOUT)
+        if self._driver.acquire(timeout=_EXIT_CLEANUP_TIMEOUT):
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+            finally:
+                self._driver.release()
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
@@ -164,26 +243,29 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 class _Job:
-    """One coroutine handed to the loop, and a lock the caller blocks on until it is done.
+    """One coroutine handed to the loop, and how its caller learns that it is done.
 
-    Lighter than ``run_coroutine_threadsafe`` (no concurrent Future and Condition): this is
-    the whole per-call cost of the sync client.
+    A follower blocks on ``done`` (a plain lock: lighter than a concurrent Future); a leader
+    runs the loop until ``waiter`` (a future on that loop) is set.
     """
 
-    __slots__ = ("cancelled", "coro", "done", "error", "result", "task")
+    __slots__ = ("cancelled", "coro", "done", "error", "portal", "result", "task", "waiter")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], portal: Portal) -> None:
         self.coro = coro
+        self.portal = portal
         self.done = threading.Lock()
         self.done.acquire()
         self.result: Any = None
         self.error: BaseException | None = None
         self.task: asyncio.Task[Any] | None = None
+        self.waiter: asyncio.Future[None] | None = None
         self.cancelled = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.cancelled:
             self.coro.close()
+            self._finished()
             return
         self.task = loop.create_task(self.coro)
         self.task.add_done_callback(self.finish)
@@ -195,7 +277,13 @@ class _Job:
             self.error = task.exception()
             if self.error is None:
                 self.result = task.result()
+        self._finished()
+
+    def _finished(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
         self.done.release()
+        self.portal._done_pending()
 
     def cancel(self) -> None:
         self.cancelled = True
