@@ -267,3 +267,24 @@ def test_uvloop_portal_when_asked_for(example_url: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("uvloop")
+
+
+def test_streams_and_calls_from_several_threads_interleave(example_url: str) -> None:
+    """Threads take turns driving the shared loop; none waits for another's stream to end."""
+    with SyncHTTPClient(example_url) as client:
+        chunks: list[str] = []
+        sums: list[int] = []
+
+        def stream() -> None:
+            chunks.extend(client.stream_async(n=20, delay=0.05))
+
+        def calls() -> None:
+            sums.extend(client.add(i, 1) for i in range(50))
+
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(stream), pool.submit(calls), pool.submit(calls)]
+            for future in futures:
+                future.result(timeout=60)
+        assert "".join(chunks) == "".join(f"tok{i}\n" for i in range(20))
+        assert sorted(sums) == sorted([i + 1 for i in range(50)] * 2)
+        assert client.add(2, 2) == 4
