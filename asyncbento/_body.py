@@ -8,13 +8,15 @@ its start and never a half-consumed stream.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
 from ._codec import encode_form_value, encode_json
-from ._files import FileInput, FileSource, RemoteFile, file_payload, prepare_file, prepare_files
 from ._schema import Endpoint, RootKind
+
+if TYPE_CHECKING:
+    from ._files import FileInput, FileSource
 
 JSON_HEADERS: Final = {"Content-Type": "application/json"}
 TEXT_HEADERS: Final = {"Content-Type": "text/plain; charset=utf-8"}
@@ -46,6 +48,9 @@ class Body:
         """What aiohttp sends for one attempt (fresh file streams each time)."""
         if self.data is not None:
             return self.data
+        # File bodies only: the file machinery (aiofiles, PIL) is imported on first use.
+        from ._files import FileSource, RemoteFile, file_payload
+
         if self.root_file is not None:
             return file_payload(self.root_file)
         writer = aiohttp.MultipartWriter("form-data")
@@ -87,6 +92,8 @@ async def build_body(endpoint: Endpoint, bound: Any) -> Body:
         return await _root_body(endpoint, bound)
     if not endpoint.has_files:
         return Body(headers=JSON_HEADERS, data=encode_json(bound, endpoint=endpoint.name))
+    from ._files import FileSource, prepare_file, prepare_files
+
     fields: list[tuple[str, str | FileInput]] = []
     for name, value in bound.items():
         if name in endpoint.file_fields:
@@ -111,6 +118,8 @@ async def _root_body(endpoint: Endpoint, value: Any) -> Body:
             "BentoML's server would receive it as '{}'"
         )
     if kind is RootKind.FILE:
+        from ._files import RemoteFile, prepare_file
+
         source = await prepare_file(value, endpoint=endpoint.name, argument=None)
         if isinstance(source, RemoteFile):
             return Body(headers=TEXT_HEADERS, data=source.url.encode("utf-8"))

@@ -30,7 +30,6 @@ from ._config import (
     TimeoutLike,
     _NotGiven,
 )
-from ._files import open_image, save_download
 from ._retry import call_with_retry
 from ._schema import Endpoint, OutputKind, parse_schema
 from ._streaming import ServerSentEvent, SSEParser, TextDecoder, read_chunk
@@ -721,6 +720,8 @@ class AsyncHTTPClient:
     async def _decode(self, endpoint: Endpoint, response: aiohttp.ClientResponse) -> Any:
         kind = endpoint.output
         if kind is OutputKind.FILE or kind is OutputKind.IMAGE:
+            from ._files import open_image, save_download  # only file outputs need it
+
             path = await save_download(response, self._core.download_directory())
             return path if kind is OutputKind.FILE else await open_image(path)
         data = await self._core.transport.read(response)
