@@ -1,17 +1,38 @@
 """The ``asyncbento`` command: describe a service, call one endpoint, or run a batch.
 
     asyncbento describe URL
-    asyncbento call URL ENDPOINT [--json '{...}'] [key=value ...]
+    asyncbento call URL ENDPOINT [--json JSON] [key=value ...]
     asyncbento batch URL ENDPOINT --input IN.jsonl --output OUT.jsonl [--concurrency N] [--resume]
 
-Exit codes: 0 success; 1 some batch inputs (or the call) failed, every failure recorded;
-2 usage errors (bad arguments, unknown endpoint, unreadable input); 130 interrupted.
+Every command takes ``--token`` (default ``$BENTO_CLOUD_API_KEY``), ``--timeout``, ``--retries N``
+(attempts in all) or ``--no-retry``, and ``--server-ready-timeout``.
+
+``call`` prints text outputs as they are, file outputs as their saved path, bytes raw (for
+piping), streams chunk by chunk as they arrive, and everything else as JSON. A root-input
+endpoint takes ``value=...`` or ``--json`` with any JSON value.
+
+``batch`` reads one input per line: a JSON object of arguments (any JSON value for a root-input
+endpoint). It writes one line per input, in completion order, flushed as results arrive::
+
+    {"index": 0, "output": ...}
+    {"index": 1, "error": {"type": "InvalidArgument", "error_code": 400, "message": "..."}}
+
+``index`` is the input's 0-based line number. A line that is not JSON, blank lines included, is
+reported on stderr with its line number and recorded as that index's error, never skipped.
+Outputs that JSON cannot hold are converted: paths and images to their saved path, bytes to
+base64, numpy values to lists. ``--resume`` keeps the successful lines of an earlier run and
+redoes every other input, so that the output ends with exactly one line per input.
+
+Exit codes: 0 all succeeded; 1 the call failed, or some batch inputs failed (each recorded);
+2 usage errors (bad arguments, bad URL, unknown endpoint, unreadable input file); 128 + the
+signal number when interrupted (130 for Ctrl-C), after writing every finished result.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import contextlib
 import inspect
 import json
@@ -20,44 +41,50 @@ import pathlib
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import aiofiles
 import msgspec
 
 from . import __version__
-from ._batch import endpoint_call, run_batch
-from ._client import AsyncHTTPClient
-from ._config import RetryPolicy
+from ._batch import endpoint_call, run_batch, task_call
+from ._client import AsyncEndpointMethod, AsyncHTTPClient
+from ._config import DEFAULT_RETRY, RetryPolicy
 from .exceptions import BentoMLException
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_READ_BLOCK = 1 << 18
 
 
 class UsageError(Exception):
     """A mistake in the command line or its inputs (exit code 2)."""
 
 
+class MalformedLine(ValueError):
+    """An input line that is not JSON (recorded as that input's error)."""
+
+
+# ----------------------------------------------------------------------------- JSON out
+
+
 def _output_hook(value: Any) -> Any:
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
+    if (path := _saved_path(value)) is not None:
+        return path  # a file or an image the client saved
     module = type(value).__module__
     if module == "numpy" or module.startswith("numpy."):
-        return value.tolist()
-    if module.startswith("PIL."):
-        filename = getattr(value, "filename", "")
-        if filename:
-            return filename
-    raise TypeError(f"cannot write a {type(value).__qualname__} as JSON")
+        return value.tolist()  # arrays and numpy scalars alike
+    raise TypeError(f"cannot write a {type(value).__qualname__} output as JSON")
 
 
 _ENCODER = msgspec.json.Encoder(enc_hook=_output_hook)
+_DECODER = msgspec.json.Decoder()
 
 
-def to_json(value: Any) -> str:
-    """Outputs as JSON text: paths as strings, bytes as base64, arrays as lists."""
-    return _ENCODER.encode(value).decode("utf-8")
+def to_json(value: Any) -> bytes:
+    """JSON for an output: paths and images as their path, bytes as base64, arrays as lists."""
+    return _ENCODER.encode(value)
 
 
 def error_record(error: BaseException) -> dict[str, Any]:
@@ -66,41 +93,82 @@ def error_record(error: BaseException) -> dict[str, Any]:
     return {"type": type(error).__name__, "error_code": code, "message": str(error)}
 
 
+def _saved_path(value: Any) -> str | None:
+    if isinstance(value, os.PathLike):
+        return os.fsdecode(value)
+    filename = getattr(value, "filename", None)
+    if type(value).__module__.startswith("PIL.") and isinstance(filename, str) and filename:
+        return filename
+    return None
+
+
 # ----------------------------------------------------------------------------- arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (three sub-commands sharing the connection options)."""
     parser = argparse.ArgumentParser(
-        prog="asyncbento", description="Call BentoML services from the command line."
+        prog="asyncbento",
+        description="Call BentoML services from the command line.",
+        epilog="Exit codes: 0 ok, 1 failures (recorded), 2 usage error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"asyncbento {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--token", help="Bearer token (default: $BENTO_CLOUD_API_KEY)")
-    common.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
+    common.add_argument("--timeout", type=float, default=30.0, help="seconds per call (30)")
     common.add_argument(
-        "--server-ready-timeout", type=float, default=None, help="seconds to wait for /readyz"
+        "--server-ready-timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for /readyz (default: --timeout; 0: do not wait)",
     )
-    common.add_argument("--retries", type=int, default=3, help="attempts per call in all")
-    common.add_argument("--no-retry", action="store_true", help="never retry")
-    commands = parser.add_subparsers(dest="command", required=True)
+    retries = common.add_mutually_exclusive_group()
+    retries.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"attempts per call in all, the first included ({DEFAULT_RETRY.max_attempts})",
+    )
+    retries.add_argument("--no-retry", action="store_true", help="never retry a call")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    describe = commands.add_parser("describe", parents=[common], help="list the endpoints")
+    describe = commands.add_parser(
+        "describe", parents=[common], help="list the endpoints and their signatures"
+    )
     describe.add_argument("url")
 
     call = commands.add_parser("call", parents=[common], help="call one endpoint once")
     call.add_argument("url")
     call.add_argument("endpoint")
-    call.add_argument("--json", dest="json_arguments", help="arguments as a JSON object")
-    call.add_argument("arguments", nargs="*", metavar="key=value", help="value: JSON or text")
+    call.add_argument(
+        "--json",
+        dest="json_arguments",
+        metavar="JSON",
+        help="arguments as a JSON object (any JSON value for a root input)",
+    )
+    call.add_argument(
+        "arguments",
+        nargs="*",
+        metavar="key=value",
+        help="one argument; JSON if it parses, else text",
+    )
     call.add_argument("--download-dir", help="where file outputs are saved")
 
-    batch = commands.add_parser("batch", parents=[common], help="call an endpoint per line")
+    batch = commands.add_parser(
+        "batch", parents=[common], help="call an endpoint once per line of a JSON Lines file"
+    )
     batch.add_argument("url")
     batch.add_argument("endpoint")
-    batch.add_argument("--input", required=True, help="JSON Lines file of inputs")
-    batch.add_argument("--output", required=True, help="JSON Lines file of results")
-    batch.add_argument("--concurrency", type=int, default=64)
-    batch.add_argument("--resume", action="store_true", help="redo only what did not succeed")
+    batch.add_argument("--input", required=True, metavar="IN.jsonl", help="one input per line")
+    batch.add_argument("--output", required=True, metavar="OUT.jsonl", help="one result per line")
+    batch.add_argument("--concurrency", type=int, default=64, help="calls in flight (64)")
+    batch.add_argument(
+        "--resume", action="store_true", help="keep the successes in OUT, redo the rest"
+    )
+    batch.add_argument(
+        "--tasks", action="store_true", help="submit each input as a task and wait for it"
+    )
     batch.add_argument("--download-dir", help="where file outputs are saved")
     batch.add_argument(
         "--progress",
@@ -112,10 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_client(args: argparse.Namespace) -> AsyncHTTPClient:
-    if args.no_retry or args.retries <= 1:
-        retry: RetryPolicy | None = None
-    else:
-        retry = RetryPolicy(max_attempts=args.retries)
+    """The client the options describe (not entered yet)."""
+    _check_url(args.url)
+    retry: RetryPolicy | None = DEFAULT_RETRY
+    if args.no_retry:
+        retry = None
+    elif args.retries is not None:
+        if args.retries < 1:
+            raise UsageError("--retries must be at least 1 (attempts in all)")
+        retry = RetryPolicy(max_attempts=args.retries) if args.retries > 1 else None
     try:
         return AsyncHTTPClient(
             args.url,
@@ -129,14 +202,31 @@ def make_client(args: argparse.Namespace) -> AsyncHTTPClient:
         raise UsageError(str(error)) from error
 
 
+def _check_url(url: str) -> None:
+    # The client accepts what BentoML's does; here a typo should be a usage error at once,
+    # not a 30-second wait for a server that cannot exist.
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError as error:
+        raise UsageError(f"bad port in URL {url!r}: {error}") from None
+    if any(ch.isspace() for ch in url) or (parts.scheme != "file" and not parts.hostname):
+        raise UsageError(f"not a URL: {url!r} (expected e.g. http://localhost:3000)")
+
+
+def parse_json_option(text: str) -> Any:
+    """The value of ``--json``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"--json is not valid JSON: {error}") from error
+
+
 def parse_pairs(pairs: Sequence[str], json_arguments: str | None) -> dict[str, Any]:
-    """``--json`` plus ``key=value`` words (each value JSON if it parses, else text)."""
+    """``--json`` (an object) plus ``key=value`` words (each value JSON if it parses, else text)."""
     arguments: dict[str, Any] = {}
     if json_arguments is not None:
-        try:
-            parsed = json.loads(json_arguments)
-        except json.JSONDecodeError as error:
-            raise UsageError(f"--json is not valid JSON: {error}") from error
+        parsed = parse_json_option(json_arguments)
         if not isinstance(parsed, dict):
             raise UsageError("--json must be a JSON object of arguments")
         arguments.update(parsed)
@@ -151,7 +241,7 @@ def parse_pairs(pairs: Sequence[str], json_arguments: str | None) -> dict[str, A
     return arguments
 
 
-def _method(client: AsyncHTTPClient, name: str) -> Any:
+def _method(client: AsyncHTTPClient, name: str) -> AsyncEndpointMethod:
     method = client._methods.get(name)
     if method is None:
         known = ", ".join(sorted(client._methods)) or "none"
@@ -159,7 +249,7 @@ def _method(client: AsyncHTTPClient, name: str) -> Any:
     return method
 
 
-# ----------------------------------------------------------------------------- commands
+# ----------------------------------------------------------------------------- describe
 
 
 def describe_signature(signature: inspect.Signature) -> str:
@@ -182,6 +272,7 @@ def describe_signature(signature: inspect.Signature) -> str:
 
 
 async def describe(args: argparse.Namespace, out: TextIO) -> int:
+    """``asyncbento describe``: one line per endpoint, streams and tasks marked."""
     async with make_client(args) as client:
         out.write(f"service {client.service_name} at {client.url}\n")
         for name, endpoint in sorted(client.endpoints.items()):
@@ -195,171 +286,246 @@ async def describe(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-async def call(args: argparse.Namespace, out: TextIO) -> int:
+# ----------------------------------------------------------------------------- call
+
+
+def _call_arguments(
+    method: AsyncEndpointMethod, args: argparse.Namespace
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    endpoint = method.endpoint
+    if endpoint.root is not None:
+        if args.json_arguments is not None and not args.arguments:
+            return (parse_json_option(args.json_arguments),), {}
+        pairs = parse_pairs(args.arguments, None)
+        if set(pairs) != {"value"} or args.json_arguments is not None:
+            raise UsageError(
+                f"{endpoint.name} takes one root input: pass value=... or --json VALUE"
+            )
+        return (pairs["value"],), {}
     arguments = parse_pairs(args.arguments, args.json_arguments)
+    try:
+        endpoint.bind((), arguments)  # unknown or missing arguments are usage errors
+    except TypeError as error:
+        raise UsageError(str(error)) from error
+    return (), arguments
+
+
+def _write_raw(out: TextIO, data: bytes) -> None:
+    out.flush()
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        out.write(data.decode("utf-8", errors="replace"))
+    else:
+        buffer.write(data)
+        buffer.flush()
+
+
+async def call(args: argparse.Namespace, out: TextIO) -> int:
+    """``asyncbento call``: one call, its output on stdout."""
     async with make_client(args) as client:
         method = _method(client, args.endpoint)
-        endpoint = method.endpoint
-        if endpoint.root is not None:
-            if set(arguments) != {"value"}:
-                raise UsageError(f"{args.endpoint} takes one root input: pass value=...")
-            result = method(arguments["value"])
-        else:
-            result = method(**arguments)
-        if endpoint.is_stream:
+        positional, keywords = _call_arguments(method, args)
+        result = method(*positional, **keywords)
+        if method.endpoint.is_stream:
             async for chunk in result:
                 if isinstance(chunk, bytes):
-                    out.flush()
-                    sys.stdout.buffer.write(chunk)
-                    sys.stdout.buffer.flush()
+                    _write_raw(out, chunk)
                 else:
                     out.write(chunk)
                     out.flush()
             return EXIT_OK
         value = await result
-    if isinstance(value, bytes):
-        out.flush()
-        sys.stdout.buffer.write(value)  # raw bytes, for piping
+    if isinstance(value, (bytes, bytearray)):
+        _write_raw(out, bytes(value))  # raw, for piping into a file
     elif isinstance(value, str):
         out.write(value + "\n")
+    elif (path := _saved_path(value)) is not None:
+        out.write(path + "\n")
     else:
-        out.write(to_json(value) + "\n")
+        out.write(to_json(value).decode("utf-8") + "\n")
     return EXIT_OK
 
 
-def read_done(path: pathlib.Path) -> dict[int, str]:
-    """Successful lines already in an output file, by index (for ``--resume``)."""
-    done: dict[int, str] = {}
-    if not path.exists():
-        return done
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by an interruption
-            if (
-                isinstance(record, dict)
-                and "output" in record
-                and isinstance(record.get("index"), int)
-            ):
-                done[record["index"]] = line if line.endswith("\n") else line + "\n"
+# ----------------------------------------------------------------------------- batch files
+
+
+def count_lines(path: pathlib.Path) -> int:
+    """Input lines in ``path``, as :func:`read_lines` splits them."""
+    count = 0
+    last = b"\n"
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count if last == b"\n" else count + 1
+
+
+async def read_lines(path: pathlib.Path) -> AsyncIterator[bytes]:
+    """The lines of ``path`` without their newline, read in large blocks off the event loop."""
+    async with aiofiles.open(path, "rb") as handle:
+        partial: list[bytes] = []
+        while block := await handle.read(_READ_BLOCK):
+            lines = block.split(b"\n")
+            if len(lines) == 1:
+                partial.append(block)  # a line longer than a block
+                continue
+            if partial:
+                partial.append(lines[0])
+                lines[0] = b"".join(partial)
+            last = lines.pop()  # the start of the next line (empty after a newline)
+            partial = [last] if last else []
+            for line in lines:
+                yield line
+        if partial:
+            yield b"".join(partial)
+
+
+def parse_line(raw: bytes, index: int, stderr: TextIO) -> Any:
+    """One input line's JSON, or a :class:`MalformedLine` (reported on stderr) standing in."""
+    if index == 0 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    if not raw.strip():
+        problem = "blank line"
+    else:
+        try:
+            return _DECODER.decode(raw)
+        except (msgspec.DecodeError, ValueError) as error:
+            problem = str(error)
+    stderr.write(f"asyncbento batch: line {index + 1}: malformed input: {problem}\n")
+    return MalformedLine(f"line {index + 1} is not valid JSON: {problem}")
+
+
+async def numbered_inputs(
+    path: pathlib.Path, skip: set[int], stderr: TextIO
+) -> AsyncIterator[tuple[int, Any]]:
+    """``(line index, input)`` for every line not in ``skip``, lazily."""
+    index = -1
+    async for raw in read_lines(path):
+        index += 1
+        if index not in skip:
+            yield index, parse_line(raw, index, stderr)
+
+
+class _Answered(msgspec.Struct):
+    index: int
+    output: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    error: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+_ANSWERED = msgspec.json.Decoder(_Answered)
+
+
+def answered_index(line: bytes) -> int | None:
+    """The index of a successful output line, or None (an error, or a line cut short)."""
+    try:
+        record = _ANSWERED.decode(line)
+    except (msgspec.DecodeError, ValueError):
+        return None
+    if record.output is msgspec.UNSET or record.error is not msgspec.UNSET:
+        return None
+    return record.index
+
+
+def prepare_output(target: pathlib.Path, resume: bool, inputs: int) -> set[int]:
+    """Start the output file afresh, keeping (with ``resume``) one success per input.
+
+    The kept lines are streamed into a new file that then atomically replaces the old one, so
+    an interruption here loses nothing. Returns the indexes kept.
+    """
+    done: set[int] = set()
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as new:
+            if resume and target.exists():
+                with open(target, "rb") as old:
+                    for line in old:
+                        index = answered_index(line)
+                        # Lines for indexes the input does not have are stale: drop them.
+                        if index is not None and 0 <= index < inputs and index not in done:
+                            done.add(index)
+                            new.write(line if line.endswith(b"\n") else line + b"\n")
+        os.replace(temporary, target)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise UsageError(f"cannot write {target}: {error}") from error
     return done
 
 
-class MalformedLine(ValueError):
-    """An input line that is not valid JSON (recorded as that input's error)."""
-
-
-def read_inputs(path: pathlib.Path, skip: set[int], stderr: TextIO) -> Iterator[tuple[int, Any]]:
-    """(index, arguments) per input line, lazily; malformed lines come as errors."""
-    with open(path, encoding="utf-8") as lines:
-        for index, line in enumerate(lines):
-            if index in skip:
-                continue
-            try:
-                if not line.strip():
-                    raise MalformedLine("blank line")
-                yield index, json.loads(line)
-            except (json.JSONDecodeError, MalformedLine) as error:
-                stderr.write(f"asyncbento batch: line {index + 1}: malformed input: {error}\n")
-                yield index, MalformedLine(f"line {index + 1}: {error}")
-
-
-def _rewrite(path: pathlib.Path, kept: dict[int, str]) -> None:
-    """Replace ``path`` atomically with only the kept (successful) lines."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        for index in sorted(kept):
-            handle.write(kept[index])
-    os.replace(temporary, path)
-
-
-def prepare_batch(args: argparse.Namespace) -> dict[int, str]:
-    """Check a batch's files (before any event loop runs) and set up its output file.
-
-    Returns the successful lines kept from an earlier run (``--resume``), by index.
-    """
+def prepare_batch(args: argparse.Namespace) -> tuple[int, set[int]]:
+    """Check a batch's files before any connection; return the input count and kept indexes."""
     source = pathlib.Path(args.input)
-    if not source.is_file():
-        raise UsageError(f"no such input file: {source}")
+    target = pathlib.Path(args.output)
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    target = pathlib.Path(args.output)
-    done = read_done(target) if args.resume else {}
-    _rewrite(target, done)
-    return done
+    if not source.is_file():
+        raise UsageError(f"no such input file: {source}")
+    if target.exists() and target.resolve() == source.resolve():
+        raise UsageError("--output must not be the --input file")
+    try:
+        inputs = count_lines(source)
+    except OSError as error:
+        raise UsageError(f"cannot read {source}: {error}") from error
+    return inputs, prepare_output(target, args.resume, inputs)
 
 
-async def batch(args: argparse.Namespace, done: dict[int, str], stderr: TextIO) -> int:
-    source = pathlib.Path(args.input)
-    target = pathlib.Path(args.output)
-    show_progress = args.progress == "on" or (args.progress == "auto" and stderr.isatty())
-    counts = {"ok": len(done), "failed": 0}
-    started = time.monotonic()
-    async with make_client(args) as client:
-        call_endpoint = endpoint_call(_method(client, args.endpoint))
+class _Writer:
+    """Appends output lines; each write takes every line that finished during the last one."""
 
-        async def call_one(item: tuple[int, Any]) -> Any:
-            _, arguments = item
-            if isinstance(arguments, MalformedLine):
-                raise arguments
-            return await call_endpoint(arguments)
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self._lines: list[bytes] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.create_task(self._run())
 
-        # run_batch numbers inputs in the order it pulls them; remember each one's line.
-        line_of: dict[int, int] = {}
+    def add(self, line: bytes) -> None:
+        self._lines.append(line)
+        self._wake.set()
 
-        def numbered() -> Iterator[tuple[int, Any]]:
-            for position, item in enumerate(read_inputs(source, set(done), stderr)):
-                line_of[position] = item[0]
-                yield item
+    async def _run(self) -> None:
+        while self._lines or not self._closing:
+            if not self._lines:
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            lines, self._lines = self._lines, []
+            await self._handle.write(b"".join(lines))
+            await self._handle.flush()  # a crash or a Ctrl-C loses nothing written here
 
-        results: AsyncIterator[tuple[int, Any]] = run_batch(
-            call_one,
-            numbered(),
-            concurrency=args.concurrency,
-            return_exceptions=True,
-            progress=show_progress and _has_tqdm(),
-            description=args.endpoint,
+    async def close(self) -> None:
+        """Write what is left and stop."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+
+
+class _Meter:
+    """A one-line progress display on stderr for when tqdm is not installed."""
+
+    _EVERY = 0.25  # seconds between redraws
+
+    def __init__(self, stream: TextIO, total: int) -> None:
+        self._stream = stream
+        self._total = total
+        self._started = self._shown = time.monotonic()
+
+    def show(self, done: int, failed: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self._shown < self._EVERY:
+            return
+        self._shown = now
+        rate = done / (now - self._started) if now > self._started else 0.0
+        left = (self._total - done) / rate if rate else 0.0
+        self._stream.write(
+            f"\r{done}/{self._total} calls, {failed} failed, {rate:.1f}/s, ETA {left:.0f}s\033[K"
         )
-        async with aiofiles.open(target, "a", encoding="utf-8") as handle:
-            try:
-                async for position, value in results:
-                    index = line_of.pop(position)
-                    if isinstance(value, BaseException):
-                        record: dict[str, Any] = {"index": index, "error": error_record(value)}
-                        counts["failed"] += 1
-                    else:
-                        try:
-                            text = to_json({"index": index, "output": value})
-                        except (TypeError, msgspec.EncodeError) as error:
-                            record = {"index": index, "error": error_record(error)}
-                            counts["failed"] += 1
-                        else:
-                            await handle.write(text + "\n")
-                            await handle.flush()
-                            counts["ok"] += 1
-                            continue
-                    await handle.write(to_json(record) + "\n")
-                    await handle.flush()
-            finally:
-                await _close(results)
-    elapsed = time.monotonic() - started
-    total = counts["ok"] + counts["failed"]
-    stderr.write(
-        f"asyncbento batch: {total} inputs, {counts['ok']} succeeded, {counts['failed']} failed "
-        f"in {elapsed:.1f}s ({(total - len(done)) / elapsed if elapsed else 0:.1f}/s)\n"
-    )
-    return EXIT_OK if counts["failed"] == 0 else EXIT_FAILED
+        if final:
+            self._stream.write("\n")
+        self._stream.flush()
 
 
-async def _close(results: AsyncIterator[tuple[int, Any]]) -> None:
-    aclose = getattr(results, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-def _has_tqdm() -> bool:
+def _tqdm_installed() -> bool:
     try:
         import tqdm  # noqa: F401
     except ImportError:
@@ -367,49 +533,153 @@ def _has_tqdm() -> bool:
     return True
 
 
+async def batch(args: argparse.Namespace, inputs: int, done: set[int], stderr: TextIO) -> int:
+    """``asyncbento batch``: every input line to the endpoint, every result to the output file."""
+    source = pathlib.Path(args.input)
+    target = pathlib.Path(args.output)
+    todo = inputs - len(done)
+    show = args.progress == "on" or (args.progress == "auto" and stderr.isatty())
+    use_tqdm = show and _tqdm_installed()
+    meter = _Meter(stderr, todo) if show and not use_tqdm else None
+    counts = {"ok": 0, "failed": 0}
+    started = time.monotonic()
+    try:
+        async with make_client(args) as client:
+            method = _method(client, args.endpoint)
+            try:
+                call_endpoint = task_call(method, None) if args.tasks else endpoint_call(method)
+            except TypeError as error:
+                raise UsageError(str(error)) from error
+            async with aiofiles.open(target, "ab") as handle:
+                writer = _Writer(handle)
+
+                # Each result is recorded the moment its call ends, not when the loop below
+                # gets to it, so that an interruption cannot lose a finished result.
+                async def call_one(item: tuple[int, Any]) -> None:
+                    index, arguments = item
+                    try:
+                        if isinstance(arguments, MalformedLine):
+                            raise arguments
+                        output = await call_endpoint(arguments)
+                        line = to_json({"index": index, "output": output})
+                    except Exception as error:
+                        counts["failed"] += 1
+                        writer.add(to_json({"index": index, "error": error_record(error)}) + b"\n")
+                        raise  # counted as an error by the progress bar
+                    counts["ok"] += 1
+                    writer.add(line + b"\n")
+
+                results = run_batch(
+                    call_one,
+                    numbered_inputs(source, done, stderr),
+                    concurrency=args.concurrency,
+                    return_exceptions=True,
+                    progress=use_tqdm,
+                    description=args.endpoint,
+                    total=todo,
+                )
+                try:
+                    async for _ in results:
+                        if meter is not None:
+                            meter.show(counts["ok"] + counts["failed"], counts["failed"])
+                finally:
+                    await results.aclose()  # cancels the calls in flight
+                    await writer.close()
+                    if meter is not None:
+                        meter.show(counts["ok"] + counts["failed"], counts["failed"], final=True)
+    except asyncio.CancelledError:
+        _summary(stderr, inputs, len(done), counts, time.monotonic() - started, interrupted=True)
+        raise
+    _summary(stderr, inputs, len(done), counts, time.monotonic() - started, interrupted=False)
+    return EXIT_OK if counts["failed"] == 0 else EXIT_FAILED
+
+
+def _summary(
+    stderr: TextIO,
+    inputs: int,
+    kept: int,
+    counts: dict[str, int],
+    elapsed: float,
+    interrupted: bool,
+) -> None:
+    ran = counts["ok"] + counts["failed"]
+    rate = ran / elapsed if elapsed > 0 else 0.0
+    succeeded = kept + counts["ok"]
+    if interrupted:
+        stderr.write(
+            f"asyncbento batch: interrupted after {elapsed:.1f}s: {succeeded} succeeded, "
+            f"{counts['failed']} failed, {inputs - kept - ran} not done of {inputs} inputs; "
+            "run again with --resume to finish\n"
+        )
+    else:
+        stderr.write(
+            f"asyncbento batch: {inputs} inputs, {succeeded} succeeded, {counts['failed']} "
+            f"failed in {elapsed:.1f}s ({rate:.1f}/s)\n"
+        )
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
-async def _dispatch(args: argparse.Namespace, done: dict[int, str]) -> int:
-    if args.command == "describe":
-        return await describe(args, sys.stdout)
-    if args.command == "call":
-        return await call(args, sys.stdout)
-    return await batch(args, done, sys.stderr)
+class _Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+async def _run(args: argparse.Namespace, batch_files: tuple[int, set[int]] | None) -> int:
+    # SIGINT / SIGTERM cancel the command, so that every `finally` runs: finished results are
+    # written, the output file and the connections are closed.
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop, signum)
+    try:
+        if args.command == "describe":
+            return await describe(args, sys.stdout)
+        if args.command == "call":
+            return await call(args, sys.stdout)
+        assert batch_files is not None
+        return await batch(args, *batch_files, sys.stderr)
+    except asyncio.CancelledError:
+        if received:
+            raise _Interrupted(received[0]) from None
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line and return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse takes `key=value` words only before the first option; accept them after.
+        if args.command != "call" or any(word.startswith("-") for word in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.arguments = [*args.arguments, *extra]
     try:
-        done = prepare_batch(args) if args.command == "batch" else {}
-        return asyncio.run(_run_interruptibly(args, done))
+        batch_files = prepare_batch(args) if args.command == "batch" else None
+        return asyncio.run(_run(args, batch_files))
     except UsageError as error:
         sys.stderr.write(f"asyncbento: error: {error}\n")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("asyncbento: interrupted; finished results are written\n")
-        return EXIT_INTERRUPTED
+    except (_Interrupted, KeyboardInterrupt) as error:
+        signum = error.signum if isinstance(error, _Interrupted) else signal.SIGINT
+        if args.command != "batch":  # a batch has said what it finished
+            sys.stderr.write("asyncbento: interrupted\n")
+        return 128 + int(signum)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error of ours.
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the exit-time flush
         return EXIT_OK
-    except (BentoMLException, TypeError, FileNotFoundError) as error:
+    except (BentoMLException, OSError, TypeError, ValueError) as error:
         sys.stderr.write(f"asyncbento: {type(error).__name__}: {error}\n")
         return EXIT_FAILED
-
-
-async def _run_interruptibly(args: argparse.Namespace, done: dict[int, str]) -> int:
-    # Ctrl-C cancels the main task, so every `finally` runs (files flushed, connections closed).
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        assert task is not None
-        loop.add_signal_handler(signal.SIGINT, task.cancel)
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await _dispatch(args, done)
-    except asyncio.CancelledError:
-        raise KeyboardInterrupt from None

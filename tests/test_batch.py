@@ -1,9 +1,12 @@
-"""Batch submission: map, imap and map_tasks against the real example service, both clients."""
+"""Batch submission: the engine on its own, then map, imap and map_tasks against the real
+example service through both clients."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import random
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -11,18 +14,181 @@ import pytest
 
 from asyncbento import AsyncHTTPClient, SyncHTTPClient
 from asyncbento import exceptions as exc
+from asyncbento._batch import collect, run_batch
+
+# ----------------------------------------------------------------------------- the engine
+
+
+class Probe:
+    """A fake call that records how many calls run at once and how far inputs are pulled."""
+
+    def __init__(self, delay: float = 0.0, fail: frozenset[int] = frozenset()) -> None:
+        self.delay = delay
+        self.fail = fail
+        self.running = 0
+        self.max_running = 0
+        self.pulled = 0
+
+    def source(self, count: int | None) -> Iterator[int]:
+        for i in range(count) if count is not None else itertools.count():
+            self.pulled += 1
+            yield i
+
+    async def __call__(self, item: int) -> int:
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            await asyncio.sleep(self.delay * random.random())
+            if item in self.fail:
+                raise ValueError(f"bad {item}")
+            return item * 2
+        finally:
+            self.running -= 1
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_engine_yields_every_index_once(ordered: bool) -> None:
+    probe = Probe(delay=0.002, fail=frozenset({3, 50}))
+    pairs = [
+        pair
+        async for pair in run_batch(
+            probe, probe.source(300), concurrency=16, ordered=ordered, return_exceptions=True
+        )
+    ]
+    indexes = [index for index, _ in pairs]
+    assert sorted(indexes) == list(range(300))
+    if ordered:
+        assert indexes == list(range(300))
+    for index, value in pairs:
+        if index in (3, 50):
+            assert isinstance(value, ValueError) and str(value) == f"bad {index}"
+        else:
+            assert value == index * 2
+    assert probe.max_running == 16
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_engine_window_with_a_slow_consumer(ordered: bool) -> None:
+    probe = Probe(delay=0.001)
+    concurrency = 8
+    consumed = 0
+    ahead = 0
+    results = run_batch(probe, probe.source(None), concurrency=concurrency, ordered=ordered)
+    async for _index, _value in results:
+        consumed += 1
+        await asyncio.sleep(0.003)  # slower than the calls: the window must hold the pulling
+        ahead = max(ahead, probe.pulled - consumed)
+        if consumed == 100:
+            break
+    await results.aclose()
+    limit = concurrency * (2 if ordered else 1)
+    assert ahead <= limit
+    assert probe.pulled <= 100 + limit
+    assert probe.running == 0  # closing the iterator cancelled the calls in flight
+
+
+async def test_engine_first_failure_cancels_the_rest() -> None:
+    probe = Probe()
+
+    async def call(item: int) -> int:
+        if item == 5:
+            raise ValueError("five")
+        return await probe(item) if item < 5 else await asyncio.sleep(30, item)
+
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(ValueError, match="five") as raised:
+        await collect(
+            call,
+            probe.source(1000),
+            concurrency=10,
+            return_exceptions=False,
+            progress=False,
+            description="t",
+        )
+    assert asyncio.get_running_loop().time() - started < 5
+    assert probe.pulled <= 11  # no input pulled after the failure
+    if sys.version_info >= (3, 11):
+        assert "batch input #5" in "".join(raised.value.__notes__)
+
+
+async def test_engine_failing_source_is_raised_at_once() -> None:
+    def source() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise RuntimeError("the source broke")
+
+    async def call(item: int) -> int:
+        await asyncio.sleep(0.01)
+        return item
+
+    with pytest.raises(RuntimeError, match="the source broke"):
+        await collect(
+            call, source(), concurrency=4, return_exceptions=True, progress=False, description="t"
+        )
+
+
+async def test_engine_async_source_and_empty_input() -> None:
+    async def source() -> AsyncIterator[int]:
+        for i in range(50):
+            await asyncio.sleep(0)
+            yield i
+
+    probe = Probe(delay=0.001)
+    pairs = [pair async for pair in run_batch(probe, source(), concurrency=7, ordered=True)]
+    assert pairs == [(i, i * 2) for i in range(50)]
+    assert [pair async for pair in run_batch(probe, [], concurrency=7)] == []
+
+
+async def test_engine_refuses_bad_arguments() -> None:
+    probe = Probe()
+    with pytest.raises(ValueError, match="concurrency"):
+        await collect(
+            probe, [1], concurrency=0, return_exceptions=False, progress=False, description="t"
+        )
+    for single in ({"a": 1}, "abc"):
+        with pytest.raises(TypeError, match="single"):
+            await collect(
+                probe,
+                single,
+                concurrency=2,
+                return_exceptions=False,
+                progress=False,
+                description="",
+            )
+
+
+async def test_progress_needs_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    with pytest.raises(ImportError, match=r"asyncbento\[progress\]"):
+        await collect(
+            Probe(), [1], concurrency=2, return_exceptions=False, progress=True, description="t"
+        )
+
+
+async def test_progress_bar_counts_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    probe = Probe(fail=frozenset({1, 2}))
+    results = await collect(
+        probe, range(20), concurrency=4, return_exceptions=True, progress=True, description="t"
+    )
+    assert len(results) == 20
+    err = capsys.readouterr().err
+    assert "20/20" in err and "errors=2" in err
+
+
+# ----------------------------------------------------------------------------- real service
 
 
 async def test_map_2000_inputs_in_order(client: Any) -> None:
-    inputs = [{"a": i, "b": 7} for i in range(2000)]
-    results = await client.map("add", inputs, concurrency=64)
-    assert results == [i + 7 for i in range(2000)]
+    texts = [" ".join(["word"] * (i % 7 + 1)) + f" #{i}" for i in range(2000)]
+    results = await client.map("summarize", ({"text": t} for t in texts), concurrency=64)
+    assert results == [f"{len(t.split())} words: {t[:20]}" for t in texts]
 
 
-async def test_map_accepts_the_bound_method_and_a_generator(client: Any, client_kind: str) -> None:
+async def test_map_accepts_the_bound_method(client: Any, client_kind: str) -> None:
     method = client.add.sync if client_kind == "sync" else client.add
-    results = await client.map(method, ({"a": i} for i in range(100)), concurrency=8)
-    assert results == list(range(100))
+    results = await client.map(method, [{"a": i, "b": 1} for i in range(100)], concurrency=8)
+    assert results == [i + 1 for i in range(100)]
 
 
 async def test_map_root_inputs_and_streams(client: Any) -> None:
@@ -35,49 +201,56 @@ async def test_map_root_inputs_and_streams(client: Any) -> None:
 
 async def test_return_exceptions_accounts_for_every_input(client: Any) -> None:
     inputs: list[Any] = []
-    for i in range(60):
-        if i % 10 == 3:
-            inputs.append({"a": "not a number"})  # server-side validation error
-        elif i % 10 == 5:
-            inputs.append({"a": 1, "unknown": 2})  # bad argument, caught before sending
-        elif i % 10 == 7:
-            inputs.append(["not", "a", "dict"])  # wrong input shape
+    for i in range(80):
+        kind = i % 10
+        if kind == 3:
+            inputs.append({"a": "not a number"})  # rejected by the server's validation
+        elif kind == 5:
+            inputs.append({"a": 1, "unknown": 2})  # unknown argument: caught before sending
+        elif kind == 6:
+            inputs.append({"b": 1})  # missing argument
+        elif kind == 7:
+            inputs.append(["not", "a", "dict"])  # wrong shape
         else:
             inputs.append({"a": i})
     results = await client.map("add", inputs, concurrency=16, return_exceptions=True)
-    assert len(results) == 60
+    assert len(results) == 80
     for i, result in enumerate(results):
         if i % 10 == 3:
             assert isinstance(result, exc.InvalidArgument)
-        elif i % 10 in (5, 7):
+        elif i % 10 in (5, 6, 7):
             assert isinstance(result, TypeError)
         else:
             assert result == i
+    codes = [400, 404, 422, 500, 409]
+    failures = await client.map(
+        "fail", [{"code": c, "message": f"m{c}"} for c in codes], return_exceptions=True
+    )
+    expected = [
+        exc.InvalidArgument,
+        exc.NotFound,
+        exc.UnprocessableEntity,
+        exc.InternalServerError,
+        exc.Conflict,
+    ]
+    for code, failure, kind in zip(codes, failures, expected, strict=True):
+        assert type(failure) is kind and int(failure.error_code) == code
 
 
-async def test_first_failure_is_raised_and_the_rest_cancelled(example_url: str) -> None:
-    async with AsyncHTTPClient(example_url) as client:
-        inputs = [{"delay": 2.0}] * 10 + [{"code": 400}]
-        calls = [client.slow] * 10 + [client.fail]
+async def test_first_failure_is_raised_and_the_rest_cancelled(client: Any) -> None:
+    pulled = 0
 
-        async def run(item: Any) -> Any:
-            return await item[0](**item[1])
+    def inputs() -> Iterator[dict[str, Any]]:
+        nonlocal pulled
+        for i in range(100):
+            pulled += 1
+            yield {"delay": "not a number"} if i == 3 else {"delay": 3.0}
 
-        from asyncbento._batch import collect
-
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(exc.InvalidArgument):
-            await collect(
-                run,
-                list(zip(calls, inputs, strict=True)),
-                concurrency=11,
-                return_exceptions=False,
-                progress=False,
-                description="t",
-            )
-        assert asyncio.get_running_loop().time() - started < 1.5
-        with pytest.raises(exc.InvalidArgument):
-            await client.map("fail", [{"code": 400}] + [{"code": 200}] * 5)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(exc.InvalidArgument):
+        await client.map("slow", inputs(), concurrency=8)
+    assert asyncio.get_running_loop().time() - started < 2.5  # nobody waited for a slow call
+    assert pulled <= 9
 
 
 async def test_imap_unordered_and_ordered(client: Any) -> None:
@@ -86,10 +259,11 @@ async def test_imap_unordered_and_ordered(client: Any) -> None:
     assert sorted(index for index, _ in unordered) == list(range(40))
     assert all(value == {"slept": (i % 4) * 0.05} for i, value in unordered)
     ordered = [pair async for pair in client.imap("slow", inputs, concurrency=10, ordered=True)]
-    assert [index for index, _ in ordered] == list(range(40))
+    assert ordered == [(i, {"slept": (i % 4) * 0.05}) for i in range(40)]
 
 
-async def test_imap_pulls_lazily_from_an_endless_generator(example_url: str) -> None:
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_imap_pulls_lazily_from_an_endless_generator(example_url: str, ordered: bool) -> None:
     pulled = 0
 
     def endless() -> Iterator[dict[str, int]]:
@@ -100,12 +274,12 @@ async def test_imap_pulls_lazily_from_an_endless_generator(example_url: str) -> 
 
     async with AsyncHTTPClient(example_url) as client:
         seen = []
-        async for index, value in client.imap("add", endless(), concurrency=8):
+        async for index, value in client.imap("add", endless(), concurrency=8, ordered=ordered):
             seen.append((index, value))
             if len(seen) == 50:
                 break
-    assert sorted(i for i, _ in seen) == sorted(v for _, v in seen)
-    assert 50 <= pulled <= 50 + 8 + 1
+    assert all(index == value for index, value in seen)
+    assert 50 <= pulled <= 50 + 8 * (2 if ordered else 1)
 
 
 async def test_imap_from_an_async_iterable(example_url: str) -> None:
@@ -119,21 +293,49 @@ async def test_imap_from_an_async_iterable(example_url: str) -> None:
     assert pairs == [(i, i) for i in range(30)]
 
 
-def test_sync_imap_is_a_generator(example_url: str) -> None:
+async def test_a_view_maps_with_its_own_options(example_url: str) -> None:
+    async with AsyncHTTPClient(example_url) as client:
+        quick = client.with_options(timeout=0.3, retry=None)
+        results = await quick.map(
+            client.slow, [{"delay": 2.0}, {"delay": 0.0}], return_exceptions=True
+        )
+    assert isinstance(results[0], exc.TimeoutException)
+    assert results[1] == {"slept": 0.0}
+
+
+def test_sync_map_and_imap(example_url: str) -> None:
     with SyncHTTPClient(example_url) as client:
+        assert client.map(client.add, ({"a": i, "b": 2} for i in range(300))) == [
+            i + 2 for i in range(300)
+        ]
         pairs = client.imap(client.add, [{"a": i} for i in range(20)], ordered=True)
         assert next(pairs) == (0, 0)
         assert list(pairs) == [(i, i) for i in range(1, 20)]
         assert client.map("add", []) == []
 
+        pulled = 0
+
+        def endless() -> Iterator[dict[str, int]]:
+            nonlocal pulled
+            for i in itertools.count():
+                pulled += 1
+                yield {"a": i}
+
+        stream = client.imap("add", endless(), concurrency=4)
+        first = [pair for pair, _ in zip(stream, range(10), strict=False)]
+        stream.close()  # type: ignore[attr-defined]
+        assert len(first) == 10 and pulled <= 10 + 4 + 1
+        assert client.add(a=1) == 1  # the client still works after an abandoned imap
+
 
 async def test_task_batch(client: Any) -> None:
-    inputs = [{"x": i, "delay": 0.05} for i in range(12)] + [{"x": -1, "delay": 0.0}]
+    inputs = [{"x": i, "delay": 0.05} for i in range(24)] + [{"x": -1, "delay": 0.0}, [1]]
     results = await client.map_tasks(
-        "slow_square", inputs, concurrency=6, return_exceptions=True, timeout=30
+        "slow_square", inputs, concurrency=8, return_exceptions=True, timeout=30
     )
-    assert [r["square"] for r in results[:12]] == [i * i for i in range(12)]
-    assert isinstance(results[12], exc.InvalidArgument)
+    assert [r["square"] for r in results[:24]] == [i * i for i in range(24)]
+    assert isinstance(results[24], exc.InvalidArgument)
+    assert isinstance(results[25], TypeError)
 
 
 async def test_map_tasks_refuses_a_plain_endpoint(client: Any) -> None:
@@ -149,7 +351,11 @@ async def test_unknown_endpoint_name(client: Any) -> None:
 async def test_progress_bar(example_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     async with AsyncHTTPClient(example_url) as client:
         results = await client.map(
-            "add", [{"a": i} for i in range(30)], progress=True, return_exceptions=True
+            "add",
+            [{"a": i} for i in range(30)] + [{"a": "x"}],
+            progress=True,
+            return_exceptions=True,
         )
-    assert results == list(range(30))
-    assert "30/30" in capsys.readouterr().err
+    assert results[:30] == list(range(30)) and isinstance(results[30], exc.InvalidArgument)
+    err = capsys.readouterr().err
+    assert "31/31" in err and "errors=1" in err
