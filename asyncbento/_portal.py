@@ -25,7 +25,7 @@ import atexit
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -132,38 +132,44 @@ class Portal:
                 "a sync asyncbento call was made from inside the client's own event loop, "
                 "where it would deadlock; use AsyncHTTPClient in async code"
             )
+        if running is None and self._driver.acquire(blocking=False):
+            return self._lead(loop, coro)
         job = _Job(coro, self)
         self._add_pending()
-        leading = running is None and self._driver.acquire(blocking=False)
         # The coroutine starts in a copy of the caller's context (call_soon copies it).
-        if leading:
-            job.waiter = loop.create_future()
-            loop.call_soon(job.start, loop)  # we own the loop: no need to wake it
-            self._lead(loop, job)
-        else:
-            loop.call_soon_threadsafe(job.start, loop)
-            self._request_driver()
-            try:
-                job.done.acquire()  # interruptible by Ctrl-C in the main thread
-            except KeyboardInterrupt:
-                loop.call_soon_threadsafe(job.cancel)  # the request is abandoned on the loop
-                raise
+        loop.call_soon_threadsafe(job.start, loop)
+        self._request_driver()
+        try:
+            job.done.acquire()  # interruptible by Ctrl-C in the main thread
+        except KeyboardInterrupt:
+            loop.call_soon_threadsafe(job.cancel)  # the request is abandoned on the loop
+            raise
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[no-any-return]
 
-    def _lead(self, loop: asyncio.AbstractEventLoop, job: _Job) -> None:
-        assert job.waiter is not None
+    def _lead(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+        """Drive the loop in this thread (which holds ``_driver``) until ``coro`` is done.
+
+        The coroutine stops the loop itself as it ends, which saves the extra loop pass that
+        ``run_until_complete`` spends on a done-callback.
+        """
+        lead = _Lead(coro, loop)
         try:
-            loop.run_until_complete(job.waiter)
-        except BaseException:
-            job.cancel()  # Ctrl-C while leading: the background thread finishes the cancel
-            raise
+            task = loop.create_task(lead.run())  # runs in a copy of the caller's context
+            try:
+                loop.run_forever()
+            except BaseException:
+                if not task.done():  # Ctrl-C while leading: let the loop finish the cancel
+                    lead.leading = False
+                    task.cancel()
+                    self._add_pending()
+                    task.add_done_callback(lambda _: self._done_pending())
+                raise
+            return task.result()
         finally:
             self._driver.release()
-            with self._lock:
-                others = self._pending > 0
-            if others:
+            if self._pending > 0:  # a follower came while we led (it also asks for a driver)
                 self._request_driver()
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
@@ -242,14 +248,32 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+class _Lead(Generic[T]):
+    """A leader's coroutine, wrapped to stop the loop the moment it ends."""
+
+    __slots__ = ("coro", "leading", "loop")
+
+    def __init__(self, coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> None:
+        self.coro = coro
+        self.loop = loop
+        self.leading = True  # false once the leader gave up (Ctrl-C): then never stop
+
+    async def run(self) -> T:
+        try:
+            return await self.coro
+        finally:
+            if self.leading:
+                self.loop.stop()
+
+
 class _Job:
     """One coroutine handed to the loop, and how its caller learns that it is done.
 
-    A follower blocks on ``done`` (a plain lock: lighter than a concurrent Future); a leader
-    runs the loop until ``waiter`` (a future on that loop) is set.
+    The follower that handed it over blocks on ``done`` (a plain lock: lighter than a
+    concurrent Future).
     """
 
-    __slots__ = ("cancelled", "coro", "done", "error", "portal", "result", "task", "waiter")
+    __slots__ = ("cancelled", "coro", "done", "error", "portal", "result", "task")
 
     def __init__(self, coro: Coroutine[Any, Any, Any], portal: Portal) -> None:
         self.coro = coro
@@ -259,7 +283,6 @@ class _Job:
         self.result: Any = None
         self.error: BaseException | None = None
         self.task: asyncio.Task[Any] | None = None
-        self.waiter: asyncio.Future[None] | None = None
         self.cancelled = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -280,8 +303,6 @@ class _Job:
         self._finished()
 
     def _finished(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
         self.done.release()
         self.portal._done_pending()
 
