@@ -95,12 +95,12 @@ def decode_body(kind: OutputKind, body: bytes, content_type: str | None) -> Any:
         return body
     if kind is OutputKind.TEXT:
         return _decode_text(body)
-    media = _media_type(content_type)
-    if not body and media != "application/json":
+    if not body and _media_type(content_type) != "application/json":
         return None
     try:
         data = JSON_DECODER.decode(body)
     except msgspec.DecodeError as exc:
+        media = _media_type(content_type)
         if kind is OutputKind.ANY or media.startswith("text/"):
             return _decode_text(body)
         raise ResponseDecodeError(

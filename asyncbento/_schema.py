@@ -150,7 +150,24 @@ def _build_signature(
 
 @dataclass(frozen=True, eq=False)
 class Endpoint:
-    """One API route of a service, parsed once from ``/schema.json``."""
+    """One API route of a service, parsed once from ``/schema.json``.
+
+    Attributes:
+        name: The endpoint's (Python) name.
+        route: Its HTTP path, e.g. ``/summarize``.
+        input_schema: The JSON schema of its input, as the server states it.
+        output_schema: The JSON schema of its output.
+        is_task: Whether it is a task endpoint (``submit`` and friends).
+        is_stream: Whether it answers a stream.
+        output: How its answer is decoded.
+        root: The kind of its root input, or None when it takes named arguments.
+        params: Its parameter names, in order.
+        required: The parameters without a default.
+        file_fields: Parameters that take one file.
+        file_list_fields: Parameters that take a list of files.
+        signature: The call signature, as ``inspect.signature`` shows it.
+        media_type: A stream's media type, when the schema gives one.
+    """
 
     name: str
     route: str

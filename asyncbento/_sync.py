@@ -71,11 +71,20 @@ class Task:
         return _blocking(self._task.get_status())  # type: ignore[no-any-return]
 
     def get(self) -> Any:
-        """The task's output (raises TaskNotCompleted while it runs, its error if it failed)."""
+        """The task's output, decoded as a direct call's would be.
+
+        Raises:
+            TaskNotCompleted: the task has not finished yet.
+            BentoMLException: the task failed (its own error, typed by status).
+        """
         return _blocking(self._task.get())
 
     def cancel(self) -> None:
-        """Ask the server to cancel the task."""
+        """Ask the server to cancel the task.
+
+        Raises:
+            TaskCancelNotSupported: the server cannot cancel tasks (BentoML's local server).
+        """
         _blocking(self._task.cancel())
 
     def retry(self) -> Task:
@@ -83,11 +92,19 @@ class Task:
         return _blocking(self._task.retry())  # type: ignore[no-any-return]
 
     def wait(self, timeout: float | None = None) -> Any:
-        """Wait for the task to finish and return its output (or raise its error)."""
+        """Wait until the task finishes and return its output (same as :meth:`result`).
+
+        Args:
+            timeout: Seconds to wait at most (``None``: no limit).
+
+        Raises:
+            TaskTimeout: the task did not finish in time (also a ``TimeoutError``).
+            BentoMLException: the task failed, with its own error.
+        """
         return _blocking(self._task.wait(timeout))
 
     def result(self, timeout: float | None = None) -> Any:
-        """Wait for the task to finish and return its output (or raise its error)."""
+        """Wait until the task finishes and return its output, or raise its error."""
         return _blocking(self._task.result(timeout))
 
 
@@ -141,6 +158,16 @@ class SyncHTTPClient:
     Usable at once (no ``with`` needed): the constructor waits for the server and reads its
     schema. It takes exactly the options of :class:`asyncbento.AsyncHTTPClient`, runs the same
     code on a background event loop, and works in scripts, threads and Jupyter alike.
+
+    Args:
+        url: The service's address (``http(s)://host:port``, ``host:port`` or a Unix socket).
+        **options: ``token``, ``timeout``, ``server_ready_timeout``, ``retry``, ``limits``,
+            ``verify``, ``trust_env``, ``download_dir``: as for ``AsyncHTTPClient``.
+
+    Raises:
+        ServiceUnavailable: the server was not ready within ``server_ready_timeout``.
+        BentoMLException: ``/schema.json`` could not be read (typed by status).
+        ValueError: a malformed URL or option.
     """
 
     _async: AsyncHTTPClient
@@ -198,11 +225,22 @@ class SyncHTTPClient:
         return self._async.service_name
 
     def is_ready(self, timeout: float | None = None) -> bool:
-        """Whether ``/readyz`` answers 200 now; False when nothing answers."""
+        """Whether ``/readyz`` answers 200 now; False when nothing answers.
+
+        Args:
+            timeout: Seconds to wait for the answer (default: the client's timeout).
+        """
         return _blocking(self._async.is_ready(timeout))  # type: ignore[no-any-return]
 
     def wait_until_server_ready(self, timeout: float | None = None) -> None:
-        """Poll ``/readyz`` with backoff until 200; ServiceUnavailable after ``timeout``."""
+        """Poll ``/readyz`` with backoff until it answers 200.
+
+        Args:
+            timeout: Seconds to keep polling (default: ``server_ready_timeout``).
+
+        Raises:
+            ServiceUnavailable: not ready after ``timeout`` seconds.
+        """
         _blocking(self._async.wait_until_server_ready(timeout))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -210,7 +248,12 @@ class SyncHTTPClient:
         return _blocking(self._async(*args, **kwargs))
 
     def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
-        """Call an endpoint by name; NotFound (without a request) for an unknown name."""
+        """Call an endpoint by name, with its own arguments.
+
+        Raises:
+            NotFound: no endpoint of that name (nothing is sent).
+            TypeError: an unknown, missing or duplicate argument (nothing is sent).
+        """
         return _blocking(self._async.call(name, *args, **kwargs))
 
     def map(
@@ -222,7 +265,20 @@ class SyncHTTPClient:
         return_exceptions: bool = False,
         progress: bool = False,
     ) -> list[Any]:
-        """Call ``endpoint`` once per input, ``concurrency`` at a time; results in order."""
+        """Call ``endpoint`` once per input, ``concurrency`` at a time; results in input order.
+
+        Args:
+            endpoint: An endpoint name or method; a root-input endpoint takes each input as
+                its value, any other a dict of arguments per input.
+            inputs: An iterable (or async iterable), pulled lazily.
+            concurrency: Calls in flight at once.
+            return_exceptions: Put a failed input's exception in its place in the results;
+                otherwise the first failure is raised and the calls in flight are cancelled.
+            progress: Show a tqdm progress bar (``pip install 'asyncbento[progress]'``).
+
+        Returns:
+            One result (or exception) per input, in input order.
+        """
         return _blocking(  # type: ignore[no-any-return]
             self._async.map(
                 _unwrap(endpoint),
@@ -243,7 +299,11 @@ class SyncHTTPClient:
         return_exceptions: bool = False,
         progress: bool = False,
     ) -> Iterator[tuple[int, Any]]:
-        """Yield ``(index, result)`` pairs as calls finish (in input order if ``ordered``)."""
+        """Yield ``(index, result)`` pairs as calls finish (in input order if ``ordered``).
+
+        Memory stays flat for any number of inputs; leaving the loop early stops the batch.
+        Arguments as for :meth:`map`.
+        """
         return _blocking(  # type: ignore[no-any-return]
             self._async.imap(
                 _unwrap(endpoint),
@@ -265,7 +325,13 @@ class SyncHTTPClient:
         progress: bool = False,
         timeout: float | None = None,
     ) -> list[Any]:
-        """Submit every input to a task endpoint; collect the results in input order."""
+        """Submit every input to a task endpoint and collect the results in input order.
+
+        Arguments as for :meth:`map`, plus ``timeout``: seconds to wait for each task's result.
+
+        Raises:
+            TypeError: ``endpoint`` is not a task endpoint (before anything is sent).
+        """
         return _blocking(  # type: ignore[no-any-return]
             self._async.map_tasks(
                 _unwrap(endpoint),
@@ -283,7 +349,12 @@ class SyncHTTPClient:
         timeout: TimeoutLike | _NotGiven = NOT_GIVEN,
         retry: RetryPolicy | None | _NotGiven = NOT_GIVEN,
     ) -> SyncHTTPClient:
-        """A light view with other call options, sharing this client's connections."""
+        """A light view with other call options, sharing this client's connections.
+
+        Args:
+            timeout: Seconds (or a ``Timeout``) for each call made through the view.
+            retry: A ``RetryPolicy``, or None for no retries.
+        """
         view = object.__new__(type(self))
         view._async = self._async.with_options(timeout=timeout, retry=retry)
         view._bind_methods()

@@ -14,9 +14,9 @@ Every error a client raises is a :class:`BentoMLException`, with the same class 
     ├── UnprocessableEntity          422
     ├── TooManyRequests              429
     ├── InternalServerError          500 and other 5xx without a class of their own
-    ├── BadGateway                   502
+    │   ├── BadGateway               502
+    │   └── GatewayTimeout           504
     ├── ServiceUnavailable           503
-    ├── GatewayTimeout               504
     ├── TaskCancelNotSupported       the server refused to cancel a task
     ├── TaskFailed                   a task ended as failed or canceled without an error body
     ├── ResponseDecodeError          a 2xx answer whose body does not match the endpoint's output
