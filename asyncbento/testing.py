@@ -84,10 +84,26 @@ class BentoServer:
         return f"BentoServer({self.target!r}, url={self.url!r})"
 
     def start(self, *, wait_ready: bool = True, timeout: float = 90.0) -> BentoServer:
-        """Start the server and wait for ``/readyz`` (or, without ``wait_ready``, the socket)."""
+        """Start the server and wait until it answers.
+
+        Args:
+            wait_ready: Wait for ``/readyz`` to answer 200; otherwise only for ``/schema.json``
+                (for services that are slow to become ready on purpose).
+            timeout: Seconds to wait.
+
+        Returns:
+            The server itself (so that ``server = BentoServer(...).start()`` reads well).
+
+        Raises:
+            RuntimeError: the server exited early or did not answer in time (with the end of
+                its log).
+        """
         env = dict(os.environ)
+        scratch = os.path.join(self._home, "tmp")  # its temporary files go away with it
+        os.makedirs(scratch, exist_ok=True)
         env.update(
             BENTOML_HOME=self._home,
+            TMPDIR=scratch,
             BENTOML_DO_NOT_TRACK="true",
             PYTHONUNBUFFERED="1",
         )
