@@ -1,10 +1,20 @@
 """A fast stand-in for a BentoML server, so that benchmarks measure the client.
 
-Speaks the protocol subset the benchmarks use, shaped like ``bentoml serve`` answers:
-``GET /readyz``, ``GET /schema.json``, ``POST /small`` (a small JSON object), ``POST /echo``
-(the ~1.4 KB JSON body back), ``POST /stream`` (``n`` chunks of text/event-stream, chunked),
-``POST /large`` (a ~1 MB JSON document, built once). HTTP/1.1 keep-alive on a raw asyncio
-protocol (uvloop when installed), one process, optionally pinned to a CPU.
+Speaks the subset of the protocol the benchmarks use, shaped like ``bentoml serve`` answers
+(PROTOCOL.md): ``GET /readyz``, ``GET /schema.json`` and
+
+- ``POST /small``      {"text": str} -> a small JSON object
+- ``POST /echo``       {"data": object} -> that object back (~1.4 KB in the benchmarks)
+- ``POST /stream``     {"n": int = 1000, "pace_us": int = 0} -> ``n`` text/event-stream chunks
+  ("tok<i>\\n", one HTTP chunk each, as BentoML sends a stream's items): all in one write, or
+  one every ``pace_us`` µs
+- ``POST /large``      {} -> a ~1.2 MB JSON document of 14,500 small records (built once)
+- ``POST /embeddings`` {} -> a ~1.1 MB JSON document of 136 x 384 float32 values (built once)
+- ``POST /shout``      root text input -> the text upper-cased (text/plain)
+
+HTTP/1.1 keep-alive on a raw asyncio protocol (uvloop when installed), one process, optionally
+pinned to a CPU. Request bodies may come with ``Content-Length`` or chunked; ``GET /_stats``
+tells how many of each it has seen (used by run_all.py's conformance check).
 
     python benchmarks/standin_server.py PORT [CPU]
 """
@@ -14,60 +24,69 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
+import struct
 import sys
+import time
+from typing import Any
 
-SCHEMA = {
+
+def _route(name: str, inputs: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "route": f"/{name}",
+        "batchable": False,
+        "input": inputs,
+        "output": output,
+        "is_task": False,
+    }
+
+
+def _object_input(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema: dict[str, Any] = {"properties": properties, "title": "Input", "type": "object"}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+DICT_OUTPUT = {"additionalProperties": True, "type": "object"}
+SCHEMA: dict[str, Any] = {
     "name": "standin",
     "type": "service",
     "routes": [
-        {
-            "name": "small",
-            "route": "/small",
-            "batchable": False,
-            "input": {
-                "properties": {"text": {"title": "Text", "type": "string"}},
-                "required": ["text"],
-                "title": "Input",
-                "type": "object",
-            },
-            "output": {"additionalProperties": True, "type": "object"},
-            "is_task": False,
-        },
-        {
-            "name": "echo",
-            "route": "/echo",
-            "batchable": False,
-            "input": {
-                "properties": {"data": {"title": "Data", "type": "object"}},
-                "required": ["data"],
-                "title": "Input",
-                "type": "object",
-            },
-            "output": {"additionalProperties": True, "type": "object"},
-            "is_task": False,
-        },
-        {
-            "name": "stream",
-            "route": "/stream",
-            "batchable": False,
-            "input": {
-                "properties": {"n": {"default": 1000, "title": "N", "type": "integer"}},
-                "title": "Input",
-                "type": "object",
-            },
-            "output": {"type": "string", "is_stream": True, "media_type": "text/event-stream"},
-            "is_task": False,
-        },
-        {
-            "name": "large",
-            "route": "/large",
-            "batchable": False,
-            "input": {"properties": {}, "title": "Input", "type": "object"},
-            "output": {"additionalProperties": True, "type": "object"},
-            "is_task": False,
-        },
+        _route(
+            "echo",
+            _object_input({"data": {"title": "Data", "type": "object"}}, ["data"]),
+            DICT_OUTPUT,
+        ),
+        _route("embeddings", _object_input({}, []), DICT_OUTPUT),
+        _route("large", _object_input({}, []), DICT_OUTPUT),
+        _route("shout", {"type": "string", "root_input": True}, {"type": "string"}),
+        _route(
+            "small",
+            _object_input({"text": {"title": "Text", "type": "string"}}, ["text"]),
+            DICT_OUTPUT,
+        ),
+        _route(
+            "stream",
+            _object_input(
+                {
+                    "n": {"default": 1000, "title": "N", "type": "integer"},
+                    "pace_us": {"default": 0, "title": "Pace Us", "type": "integer"},
+                },
+                [],
+            ),
+            {"type": "string", "is_stream": True, "media_type": "text/event-stream"},
+        ),
     ],
 }
+SCHEMA["paths"] = {route["route"]: {"mounted": False} for route in SCHEMA["routes"]}
+ROUTE_PATHS = {route["route"].encode() for route in SCHEMA["routes"]}
+
+
+def _float32(value: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", value))[0])
+
 
 SMALL = b'{"label":"positive","score":0.98,"tokens":12}'
 LARGE = json.dumps(
@@ -77,11 +96,21 @@ LARGE = json.dumps(
         ]
     }
 ).encode()
+_random = random.Random(7)
+EMBEDDINGS = json.dumps(
+    {"embeddings": [[_float32(_random.gauss(0.0, 0.05)) for _ in range(384)] for _ in range(136)]}
+).encode()
 SCHEMA_BODY = json.dumps(SCHEMA).encode()
 SERVER = b"Server: BentoML Service/standin\r\n"
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\n"
+    + SERVER
+    + b"Content-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+STATS = {"content-length": 0, "chunked": 0, "empty": 0}
 
 
-def head(status: bytes, content_type: bytes, length: int) -> bytes:
+def answer(status: bytes, content_type: bytes, body: bytes) -> bytes:
     return (
         b"HTTP/1.1 "
         + status
@@ -90,28 +119,34 @@ def head(status: bytes, content_type: bytes, length: int) -> bytes:
         + b"Content-Type: "
         + content_type
         + b"\r\nContent-Length: "
-        + str(length).encode()
+        + str(len(body)).encode()
         + b"\r\n\r\n"
+        + body
     )
 
 
 class StandIn(asyncio.Protocol):
+    """One connection: parses HTTP/1.1 requests and answers each in order."""
+
     def __init__(self) -> None:
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment] - uvloop's are not asyncio's
+        self.transport = transport  # type: ignore[assignment] # uvloop's are not asyncio's
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while True:
+        while self.transport is not None:
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
             header = bytes(self.buffer[:end])
             length = 0
-            chunked = False
+            chunked = close = False
             for line in header.split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
                 name = name.strip().lower()
@@ -119,18 +154,29 @@ class StandIn(asyncio.Protocol):
                     length = int(value)
                 elif name == b"transfer-encoding" and b"chunked" in value.lower():
                     chunked = True
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
             if chunked:
                 body, consumed = self.dechunk(end + 4)
                 if consumed < 0:
                     return
+                STATS["chunked"] += 1
             else:
                 consumed = end + 4 + length
                 if len(self.buffer) < consumed:
                     return
                 body = bytes(self.buffer[end + 4 : consumed])
+                STATS["content-length" if length else "empty"] += 1
             del self.buffer[:consumed]
             method, path = header.split(b" ", 2)[:2]
-            self.respond(method, path, body)
+            path = path.partition(b"?")[0]
+            if method == b"POST" and path == b"/stream":
+                self.stream(json.loads(body) if body else {})
+            else:
+                self.transport.write(self.respond(method, path, body))
+            if close:
+                self.transport.close()
+                self.transport = None
 
     def dechunk(self, start: int) -> tuple[bytes, int]:
         body = bytearray()
@@ -147,35 +193,50 @@ class StandIn(asyncio.Protocol):
             if size == 0:
                 return bytes(body), position
 
-    def respond(self, method: bytes, path: bytes, body: bytes) -> None:
+    def stream(self, arguments: dict[str, Any]) -> None:
+        """``n`` chunks, one per yielded string as BentoML sends them: all at once (a client-bound
+        burst), or one every ``pace_us`` microseconds, each on its own (spinning: the server has
+        its own CPU, and no sleep is that short)."""
         assert self.transport is not None
-        write = self.transport.write
-        if path == b"/small":
-            write(head(b"200 OK", b"application/json", len(SMALL)) + SMALL)
-        elif path == b"/echo":
-            payload = json.loads(body)["data"] if body else {}
-            out = json.dumps(payload).encode()
-            write(head(b"200 OK", b"application/json", len(out)) + out)
-        elif path == b"/stream":
-            n = json.loads(body).get("n", 1000) if body else 1000
-            parts = [
-                b"HTTP/1.1 200 OK\r\n"
-                + SERVER
-                + b"Content-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n"
-            ]
-            for i in range(n):
-                chunk = b"tok%d\n" % i
-                parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            parts.append(b"0\r\n\r\n")
-            write(b"".join(parts))
-        elif path == b"/large":
-            write(head(b"200 OK", b"application/json", len(LARGE)) + LARGE)
-        elif path == b"/readyz":
-            write(head(b"200 OK", b"text/plain; charset=utf-8", 1) + b"\n")
-        elif path == b"/schema.json":
-            write(head(b"200 OK", b"application/json", len(SCHEMA_BODY)) + SCHEMA_BODY)
-        else:
-            write(head(b"404 Not Found", b"text/plain", 9) + b"Not Found")
+        n, pace = int(arguments.get("n", 1000)), int(arguments.get("pace_us", 0))
+        chunks = [b"%x\r\n%s\r\n" % (len(c), c) for c in (b"tok%d\n" % i for i in range(n))]
+        if pace <= 0:
+            self.transport.write(STREAM_HEAD + b"".join(chunks) + b"0\r\n\r\n")
+            return
+        self.transport.write(STREAM_HEAD)
+        step = pace / 1e6
+        due = time.perf_counter()
+        for chunk in chunks:
+            due += step
+            while time.perf_counter() < due:
+                pass
+            self.transport.write(chunk)
+        self.transport.write(b"0\r\n\r\n")
+
+    @staticmethod
+    def respond(method: bytes, path: bytes, body: bytes) -> bytes:
+        if method == b"POST":
+            if path == b"/small":
+                return answer(b"200 OK", b"application/json", SMALL)
+            if path == b"/echo":
+                payload = json.loads(body)["data"] if body else {}
+                return answer(b"200 OK", b"application/json", json.dumps(payload).encode())
+            if path == b"/large":
+                return answer(b"200 OK", b"application/json", LARGE)
+            if path == b"/embeddings":
+                return answer(b"200 OK", b"application/json", EMBEDDINGS)
+            if path == b"/shout":
+                return answer(b"200 OK", b"text/plain; charset=utf-8", body.upper())
+        elif method == b"GET":
+            if path == b"/readyz":
+                return answer(b"200 OK", b"text/plain; charset=utf-8", b"\n")
+            if path == b"/schema.json":
+                return answer(b"200 OK", b"application/json", SCHEMA_BODY)
+            if path == b"/_stats":
+                return answer(b"200 OK", b"application/json", json.dumps(STATS).encode())
+        if path in ROUTE_PATHS or path in (b"/readyz", b"/schema.json"):
+            return answer(b"405 Method Not Allowed", b"text/plain", b"Method Not Allowed")
+        return answer(b"404 Not Found", b"text/plain", b"Not Found")
 
 
 async def serve(port: int) -> None:
