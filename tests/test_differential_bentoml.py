@@ -1,0 +1,297 @@
+"""Drop-in check: the same calls through BentoML's own clients and through asyncbento's.
+
+Each case is called on the real example service through ``bentoml.SyncHTTPClient`` and
+``asyncbento.SyncHTTPClient`` (and the two async clients); outputs must be equal after putting
+them in a comparable form (files by name and content, images by pixels, arrays by values,
+streams joined), and errors must carry the same ``error_code`` and, where BentoML has a class
+for the status, the same class name. BentoML is installed for the server anyway; it is only
+imported here, in the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import re
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from _clients import close_client, open_client
+
+import asyncbento
+
+with warnings.catch_warnings():  # BentoML's own imports warn about their dependencies
+    warnings.simplefilter("ignore", DeprecationWarning)
+    bentoml = pytest.importorskip("bentoml")
+    BentoSyncClient = bentoml.SyncHTTPClient
+    BentoAsyncClient = bentoml.AsyncHTTPClient
+np = pytest.importorskip("numpy")
+Image = pytest.importorskip("PIL.Image")
+
+Case = tuple[str, Callable[[pathlib.Path], tuple[tuple[Any, ...], dict[str, Any]]]]
+
+
+def _args(*args: Any, **kwargs: Any) -> Callable[[pathlib.Path], tuple[tuple[Any, ...], Any]]:
+    return lambda _folder: (args, kwargs)
+
+
+def _with_file(
+    make: Callable[[pathlib.Path], tuple[tuple[Any, ...], dict[str, Any]]],
+) -> Callable[[pathlib.Path], tuple[tuple[Any, ...], dict[str, Any]]]:
+    return make
+
+
+def _a_file(folder: pathlib.Path, name: str = "input data.bin", size: int = 3000) -> pathlib.Path:
+    path = folder / name
+    path.write_bytes(bytes(i * 7 % 256 for i in range(size)))
+    return path
+
+
+def _png(folder: pathlib.Path) -> pathlib.Path:
+    path = folder / "tiny.png"
+    Image.new("RGB", (5, 3), (10, 200, 30)).save(path)
+    return path
+
+
+CALLS: list[Case] = [
+    ("summarize", _args(text="The quick brown fox jumps over the lazy dog")),
+    ("summarize", _args(text="héllo 🙂 日本")),
+    ("add", _args(a=2, b=40)),
+    ("add", _args(5)),
+    ("stats", _args(numbers=[1.5, 2.5, 10.0])),
+    ("echo", _args(data={"a": [1, 2, {"b": None}], "c": "ü", "d": 1.25, "e": True})),
+    ("echo_list", _args(items=[1, "two", [3], {"four": 4}, None])),
+    ("echo_value", _args(value={"k": [1, 2]})),
+    ("echo_value", _args(value=[1, 2, 3])),
+    ("echo_value", _args(value=7)),
+    ("make_params", _args(params={"prompt": "p", "width": 3, "nested": {"label": "x"}}, seed=9)),
+    ("flags", _args(flag=True, ratio=0.25, note="n")),
+    ("flags", _args()),
+    ("shout", _args("quiet words")),
+    ("sum_root", _args([1.0, 2.0, 3.5])),
+    ("encode", _args(sentences=["abc", "Hello there"])),
+    ("make_bytes", _args(n=300, start=250)),
+    ("file_size", _with_file(lambda folder: ((_a_file(folder),), {}))),
+    ("transcribe", _with_file(lambda folder: ((), {"audio_file": _a_file(folder)}))),
+    (
+        "concat_files",
+        _with_file(
+            lambda folder: (
+                (),
+                {
+                    "files": [_a_file(folder, "one.bin", 10), _a_file(folder, "two.bin", 20)],
+                    "separator": "|",
+                },
+            )
+        ),
+    ),
+    (
+        "describe_with_file",
+        _with_file(lambda folder: ((), {"document": _a_file(folder), "params": {"prompt": "doc"}})),
+    ),
+    ("image_info", _with_file(lambda folder: ((), {"image": _png(folder)}))),
+    ("invert_image", _with_file(lambda folder: ((), {"image": _png(folder)}))),
+    ("reverse_file", _with_file(lambda folder: ((), {"f": _a_file(folder, "data.bin")}))),
+    ("make_file", _args(size=5000, name="made.bin")),
+    ("stream_sync", _args(n=4, prefix="p")),
+    ("stream_async", _args(n=6)),
+    ("stream_unicode", _args(n=20)),
+]
+
+# BentoML 1.4.40's AsyncHTTPClient cannot upload files ("Attempted to send an sync request
+# with an AsyncClient instance"), so the async comparison uses the cases without files.
+_FILE_ENDPOINTS = {
+    "file_size",
+    "transcribe",
+    "concat_files",
+    "describe_with_file",
+    "image_info",
+    "invert_image",
+    "reverse_file",
+}
+FILE_FREE_CALLS = [case for case in CALLS if case[0] not in _FILE_ENDPOINTS]
+
+ERRORS: list[Case] = [
+    ("checked_sqrt", _args(x=-4.0)),
+    ("fail", _args(code=400, message="bad")),
+    ("fail", _args(code=404, message="missing")),
+    ("fail", _args(code=422, message="unprocessable")),
+    ("fail", _args(code=500, message="boom")),
+    ("fail", _args(code=503, message="later")),
+    ("fail", _args(code=409, message="conflict")),
+    ("stats", _args(numbers="not a list")),
+]
+
+
+# The server saves uploads, and BentoML's client saves downloads, under random temporary names
+# ("tmpk3j_x9a2" + the original name); the random part is not the service's output.
+_RANDOM_TEMP = re.compile(r"tmp[a-z0-9_]{8}")
+
+
+def comparable(value: Any) -> Any:
+    """An output in a form that compares equal across the two clients."""
+    if isinstance(value, str):
+        return _RANDOM_TEMP.sub("", value)
+    if isinstance(value, pathlib.Path):
+        return ("file", _RANDOM_TEMP.sub("", value.name), value.read_bytes())
+    if isinstance(value, Image.Image):
+        return ("image", value.size, value.mode, value.tobytes())
+    if isinstance(value, np.ndarray):
+        return ("array", value.shape, value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [comparable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: comparable(item) for key, item in value.items()}
+    return value
+
+
+def _joined(chunks: list[Any]) -> Any:
+    if chunks and all(isinstance(chunk, str) for chunk in chunks):
+        return "".join(chunks)
+    if chunks and all(isinstance(chunk, bytes) for chunk in chunks):
+        return b"".join(chunks)
+    return chunks
+
+
+def sync_outcome(client: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """What a sync client gives for one call: ("ok", output) or ("error", class, code)."""
+    try:
+        result = getattr(client, name)(*args, **kwargs)
+        if not isinstance(result, (str, bytes, dict, list)) and hasattr(result, "__next__"):
+            result = _joined(list(result))
+        return ("ok", comparable(result))
+    except Exception as error:  # both libraries' errors are compared as data
+        return ("error", type(error).__name__, int(getattr(error, "error_code", 0)))
+
+
+async def async_outcome(
+    client: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        result = getattr(client, name)(*args, **kwargs)
+        if hasattr(result, "__anext__"):
+            result = _joined([chunk async for chunk in result])
+        else:
+            result = await result
+        return ("ok", comparable(result))
+    except Exception as error:
+        return ("error", type(error).__name__, int(getattr(error, "error_code", 0)))
+
+
+def same_error(theirs: Any, ours: Any) -> bool:
+    """Same status; and the same class name unless BentoML has no class for the status."""
+    if theirs[0] != "error" or ours[0] != "error" or theirs[2] != ours[2]:
+        return False
+    return theirs[1] == ours[1] or theirs[1] == "BentoMLException"
+
+
+def _ids(cases: list[Case]) -> list[str]:
+    return [f"{name}-{i}" for i, (name, _) in enumerate(cases)]
+
+
+def _drop_downloads(their_client: Any) -> None:
+    # BentoML's clients keep downloads in a TemporaryDirectory that they never clean up,
+    # which warns (ResourceWarning) when it is collected.
+    their_client._temp_dir.cleanup()
+
+
+@pytest.fixture(scope="module")
+def their_sync(example_url: str) -> Any:
+    with BentoSyncClient(example_url) as client:
+        yield client
+    _drop_downloads(client)
+
+
+@pytest.fixture(scope="module")
+def our_sync(example_url: str) -> Any:
+    with asyncbento.SyncHTTPClient(example_url) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("name", "make"), CALLS, ids=_ids(CALLS))
+def test_sync_outputs_match_bentoml(
+    their_sync: Any, our_sync: Any, name: str, make: Any, tmp_path: pathlib.Path
+) -> None:
+    args, kwargs = make(tmp_path)
+    theirs = sync_outcome(their_sync, name, args, kwargs)
+    ours = sync_outcome(our_sync, name, args, kwargs)
+    assert theirs[0] == "ok", theirs
+    assert ours == theirs
+
+
+@pytest.mark.parametrize(("name", "make"), ERRORS, ids=_ids(ERRORS))
+def test_sync_errors_match_bentoml(
+    their_sync: Any, our_sync: Any, name: str, make: Any, tmp_path: pathlib.Path
+) -> None:
+    args, kwargs = make(tmp_path)
+    theirs = sync_outcome(their_sync, name, args, kwargs)
+    ours = sync_outcome(our_sync, name, args, kwargs)
+    assert same_error(theirs, ours), (theirs, ours)
+
+
+async def test_async_outputs_and_errors_match_bentoml(
+    example_url: str, tmp_path: pathlib.Path
+) -> None:
+    async with (
+        BentoAsyncClient(example_url) as theirs_client,
+        asyncbento.AsyncHTTPClient(example_url) as our_client,
+    ):
+        for index, (name, make) in enumerate(FILE_FREE_CALLS):
+            folder = tmp_path / f"call{index}"
+            folder.mkdir()
+            args, kwargs = make(folder)
+            theirs = await async_outcome(theirs_client, name, args, kwargs)
+            ours = await async_outcome(our_client, name, args, kwargs)
+            assert theirs[0] == "ok", (name, theirs)
+            assert ours == theirs, name
+        for name, make in ERRORS:
+            args, kwargs = make(tmp_path)
+            theirs = await async_outcome(theirs_client, name, args, kwargs)
+            ours = await async_outcome(our_client, name, args, kwargs)
+            assert same_error(theirs, ours), (name, theirs, ours)
+    _drop_downloads(theirs_client)
+
+
+async def _finished(task: Any) -> Any:
+    for _ in range(300):
+        status = await task.get_status()
+        if status.name != "IN_PROGRESS":
+            return status
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{task} did not finish")
+
+
+async def _task_outcome(task: Any) -> Any:
+    status = await _finished(task)
+    try:
+        return (status.name, comparable(await task.get()))
+    except Exception as error:
+        return (status.name, type(error).__name__, int(getattr(error, "error_code", 0)))
+
+
+@pytest.mark.parametrize(
+    "name, arguments",
+    [
+        ("slow_square", {"x": 12, "delay": 0.05}),
+        ("slow_square", {"x": -1, "delay": 0.0}),
+        ("task_image", {"size": 6}),
+    ],
+)
+async def test_tasks_match_bentoml(example_url: str, name: str, arguments: dict[str, Any]) -> None:
+    # BentoML 1.4.40's SyncHTTPClient cannot submit tasks (AttributeError: '_opened_files'),
+    # so both of our clients are compared with its AsyncHTTPClient.
+    async with (
+        BentoAsyncClient(example_url) as theirs_client,
+        asyncbento.AsyncHTTPClient(example_url) as our_client,
+    ):
+        theirs = await _task_outcome(await getattr(theirs_client, name).submit(**arguments))
+        ours = await _task_outcome(await getattr(our_client, name).submit(**arguments))
+    _drop_downloads(theirs_client)
+    our_sync = await open_client("sync", example_url)
+    try:
+        ours_sync = await _task_outcome(await getattr(our_sync, name).submit(**arguments))
+    finally:
+        await close_client(our_sync)
+    assert theirs == ours == ours_sync
