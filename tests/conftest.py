@@ -6,6 +6,7 @@ import importlib.util
 import os
 import pathlib
 import secrets
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -19,6 +20,24 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 # The Ray tests run in their own tox environment (tox -e ray), where Ray is installed.
 collect_ignore = [] if importlib.util.find_spec("ray") else ["ray_data"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_under_pytest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # Clients made without download_dir= save files under a new temporary directory, which
+    # they never delete (a returned Path must stay valid). Keep those, and the temporary files
+    # of the processes the tests start, in pytest's own temporary tree, which pytest prunes.
+    folder = str(tmp_path_factory.mktemp("tempfiles"))
+    previous_env = os.environ.get("TMPDIR")
+    previous_default = tempfile.tempdir
+    os.environ["TMPDIR"] = folder
+    tempfile.tempdir = folder
+    yield
+    tempfile.tempdir = previous_default
+    if previous_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = previous_env
 
 
 @pytest.fixture(scope="session")
