@@ -24,12 +24,15 @@ import asyncio
 import atexit
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 _EXIT_CLEANUP_TIMEOUT = 5.0
+# A leader whose loop has not run for this long lets it take in network events first.
+_IDLE_CHECK_AFTER = 0.001
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -52,6 +55,7 @@ class Portal:
         self._drive_requested = False
         self._idle: asyncio.Future[None] | None = None
         self._stopped = False  # set at interpreter exit: no new work after that
+        self._idle_since = 0.0  # when a thread last stopped driving the loop
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -110,6 +114,7 @@ class Portal:
             with self._driver:
                 if not loop.is_closed():
                     loop.run_until_complete(self._drain())
+                self._idle_since = time.monotonic()
 
     async def _drain(self) -> None:
         while True:
@@ -155,19 +160,33 @@ class Portal:
         ``run_until_complete`` spends on a done-callback.
         """
         lead = _Lead(coro, loop)
+        handle: asyncio.Handle | None = None
         try:
-            task = loop.create_task(lead.run())  # runs in a copy of the caller's context
+            if time.monotonic() - self._idle_since >= _IDLE_CHECK_AFTER:
+                # Nobody has run the loop for a while: let its first pass take in what the
+                # network brought meanwhile (a server closing an idle keep-alive connection)
+                # before the request picks a pooled connection, as a running loop would have.
+                handle = loop.call_soon(lead.start)
+            else:
+                lead.start()
             try:
                 loop.run_forever()
             except BaseException:
-                if not task.done():  # Ctrl-C while leading: let the loop finish the cancel
+                task = lead.task
+                if task is None:  # interrupted before the coroutine started
+                    assert handle is not None
+                    handle.cancel()
+                    coro.close()
+                elif not task.done():  # Ctrl-C while leading: let the loop finish the cancel
                     lead.leading = False
                     task.cancel()
                     self._add_pending()
                     task.add_done_callback(lambda _: self._done_pending())
                 raise
-            return task.result()
+            assert lead.task is not None
+            return lead.task.result()
         finally:
+            self._idle_since = time.monotonic()
             self._driver.release()
             if self._pending > 0:  # a follower came while we led (it also asks for a driver)
                 self._request_driver()
@@ -249,16 +268,20 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 class _Lead(Generic[T]):
-    """A leader's coroutine, wrapped to stop the loop the moment it ends."""
+    """A leader's coroutine, run as a task that stops the loop the moment it ends."""
 
-    __slots__ = ("coro", "leading", "loop")
+    __slots__ = ("coro", "leading", "loop", "task")
 
     def __init__(self, coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> None:
         self.coro = coro
         self.loop = loop
+        self.task: asyncio.Task[T] | None = None
         self.leading = True  # false once the leader gave up (Ctrl-C): then never stop
 
-    async def run(self) -> T:
+    def start(self) -> None:
+        self.task = self.loop.create_task(self._run())  # in a copy of the caller's context
+
+    async def _run(self) -> T:
         try:
             return await self.coro
         finally:

@@ -6,6 +6,7 @@ requests the server saw.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import pathlib
 import time
@@ -191,6 +192,28 @@ async def test_server_closing_idle_connections_is_survived(
     for i in range(30):
         assert await client.echo(data={"i": i}) == {"data": {"i": i}}
     assert misbehaving.count("/echo") >= 30
+
+
+async def test_connections_closed_while_idle_are_never_reused(
+    client_kind: str, misbehaving: MisbehavingServer
+) -> None:
+    # The server closes each connection a little after answering, as a keep-alive timeout
+    # does. The next call comes later: it must open a new connection rather than send on the
+    # closed one, even with retries off (the sync client's loop is not running in between).
+    async def answer_then_close_when_idle(request: Any, writer: Any) -> bool:
+        await ok()(request, writer)
+        await asyncio.sleep(0.05)
+        return False
+
+    misbehaving.default("/echo", answer_then_close_when_idle)
+    client = await open_client(client_kind, misbehaving.url, retry=None, timeout=5)
+    try:
+        for i in range(6):
+            assert await client.echo(data={"i": i}) == {"data": {"i": i}}
+            await asyncio.sleep(0.2)
+    finally:
+        await close_client(client)
+    assert misbehaving.count("/echo") == 6
 
 
 @pytest.mark.parametrize(
