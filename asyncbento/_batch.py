@@ -27,7 +27,7 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any, Union
 
-from .exceptions import NotFound
+from .exceptions import ArgumentError, NotFound
 
 if TYPE_CHECKING:
     from ._client import AsyncEndpointMethod, AsyncHTTPClient
@@ -79,7 +79,7 @@ def _arguments(method: AsyncEndpointMethod) -> Callable[[Any], tuple[tuple[Any, 
     def split(item: Any) -> tuple[tuple[Any, ...], Any]:
         if type(item) is dict or isinstance(item, Mapping):
             return (), item
-        raise TypeError(
+        raise ArgumentError(
             f"{name}() batch inputs must be dicts of arguments, not {type(item).__qualname__}"
         )
 
@@ -93,7 +93,7 @@ def endpoint_call(method: AsyncEndpointMethod) -> Call:
 
     async def call(item: Any) -> Any:
         args, kwargs = split(item)
-        result = method(*args, **kwargs)  # unknown or missing arguments: TypeError, this input's
+        result = method(*args, **kwargs)  # wrong arguments: ArgumentError, this input's
         if is_stream:
             return _join([chunk async for chunk in result])
         return await result

@@ -14,6 +14,7 @@ import aiohttp
 
 from ._codec import encode_form_value, encode_json
 from ._schema import Endpoint, RootKind
+from .exceptions import ArgumentValueError
 
 if TYPE_CHECKING:
     from ._files import FileInput, FileSource
@@ -85,8 +86,9 @@ async def build_body(endpoint: Endpoint, bound: Any) -> Body:
     """Encode bound arguments (from :meth:`Endpoint.bind`) as the endpoint expects them.
 
     Raises:
-        TypeError: a value that cannot be sent (named by its argument).
-        FileNotFoundError: a file argument whose path does not exist.
+        ArgumentError: a value that cannot be sent, named by its argument (a TypeError).
+        ArgumentValueError: an empty root string (a ValueError).
+        InputFileNotFound: a file argument whose path does not exist (a FileNotFoundError).
     """
     if endpoint.root is not None:
         return await _root_body(endpoint, bound)
@@ -113,7 +115,7 @@ async def _root_body(endpoint: Endpoint, value: Any) -> Body:
     kind = endpoint.root
     if kind in (RootKind.TEXT, RootKind.BYTES) and isinstance(value, (str, bytes)) and not value:
         # BentoML's server turns an empty body into the text "{}": refuse rather than corrupt.
-        raise ValueError(
+        raise ArgumentValueError(
             f"{endpoint.name}() cannot send an empty root input: "
             "BentoML's server would receive it as '{}'"
         )

@@ -16,6 +16,7 @@ import msgspec
 from ._retry import parse_retry_after
 from ._schema import OutputKind
 from .exceptions import (
+    ArgumentError,
     BentoMLException,
     ResponseDecodeError,
     TaskNotCompleted,
@@ -44,8 +45,8 @@ JSON_DECODER = msgspec.json.Decoder()
 
 
 def encode_json(value: Any, *, endpoint: str, argument: str | None = None) -> bytes:
-    """Encode a request value as JSON; a value that cannot be encoded raises ``TypeError``
-    naming the argument that holds it."""
+    """Encode a request value as JSON; a value that cannot be encoded raises
+    :class:`~asyncbento.exceptions.ArgumentError` (a ``TypeError``) naming its argument."""
     try:
         return JSON_ENCODER.encode(value)
     except (TypeError, msgspec.EncodeError, OverflowError, ValueError) as exc:
@@ -53,7 +54,7 @@ def encode_json(value: Any, *, endpoint: str, argument: str | None = None) -> by
         if culprit is None and isinstance(value, dict):
             culprit = _find_unencodable(value)
         where = f"argument {culprit!r} of {endpoint}()" if culprit else f"the input of {endpoint}()"
-        raise TypeError(f"{where} cannot be sent as JSON: {exc}") from exc
+        raise ArgumentError(f"{where} cannot be sent as JSON: {exc}") from exc
 
 
 def _find_unencodable(values: Mapping[str, Any]) -> str | None:

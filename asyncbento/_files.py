@@ -24,6 +24,7 @@ import aiohttp
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
 from ._streaming import read_chunk
+from .exceptions import ArgumentError, ArgumentValueError, InputFileNotFound
 
 CHUNK_SIZE = 256 * 1024
 
@@ -82,11 +83,13 @@ async def _path_source(path: pathlib.Path, endpoint: str, argument: str | None) 
     try:
         info = await aiofiles.os.stat(path)
     except FileNotFoundError:
-        raise FileNotFoundError(
-            2, f"{_where(endpoint, argument)}: no such file", str(path)
+        raise InputFileNotFound(
+            f"{_where(endpoint, argument)}: no such file: {str(path)!r}", str(path)
         ) from None
     if not stat.S_ISREG(info.st_mode):
-        raise FileNotFoundError(2, f"{_where(endpoint, argument)}: not a regular file", str(path))
+        raise InputFileNotFound(
+            f"{_where(endpoint, argument)}: not a regular file: {str(path)!r}", str(path)
+        )
 
     async def stream() -> AsyncIterator[bytes]:
         import aiofiles
@@ -110,7 +113,7 @@ def _bytes_source(data: bytes, filename: str, content_type: str | None) -> FileS
 
 def _file_object_source(handle: Any, endpoint: str, argument: str | None) -> FileSource:
     if isinstance(handle, io.TextIOBase) or "b" not in getattr(handle, "mode", "b"):
-        raise TypeError(f"{_where(endpoint, argument)}: open the file in binary mode ('rb')")
+        raise ArgumentError(f"{_where(endpoint, argument)}: open the file in binary mode ('rb')")
     raw_name = getattr(handle, "name", None)
     filename = os.path.basename(raw_name) if isinstance(raw_name, str) else ""
     filename = filename or f"{argument or 'file'}.bin"
@@ -161,8 +164,9 @@ async def prepare_file(value: Any, *, endpoint: str, argument: str | None) -> Fi
     """Check one file input and describe how to send it.
 
     Raises:
-        FileNotFoundError: a path (or file:// URL) that does not exist, naming the argument.
-        TypeError: a value that is not a file of any accepted kind.
+        InputFileNotFound: a path (or file:// URL) that does not exist, naming the argument
+            (a FileNotFoundError).
+        ArgumentError: a value that is not a file of any accepted kind (a TypeError).
     """
     if isinstance(value, str):
         lowered = value[:8].lower()
@@ -171,7 +175,9 @@ async def prepare_file(value: Any, *, endpoint: str, argument: str | None) -> Fi
         if lowered.startswith("file://"):
             parts = urlsplit(value)
             if parts.netloc not in ("", "localhost"):
-                raise ValueError(f"{_where(endpoint, argument)}: remote file:// URL {value!r}")
+                raise ArgumentValueError(
+                    f"{_where(endpoint, argument)}: remote file:// URL {value!r}"
+                )
             return await _path_source(
                 pathlib.Path(url2pathname(unquote(parts.path))), endpoint, argument
             )
@@ -185,7 +191,7 @@ async def prepare_file(value: Any, *, endpoint: str, argument: str | None) -> Fi
         return await _image_source(value)
     if hasattr(value, "read"):
         return _file_object_source(value, endpoint, argument)
-    raise TypeError(
+    raise ArgumentError(
         f"{_where(endpoint, argument)} must be a file: {ACCEPTED_FILE_TYPES}; "
         f"got {type(value).__qualname__}"
     )

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .exceptions import BentoMLException
+from .exceptions import ArgumentError, BentoMLException
 
 
 class OutputKind(enum.Enum):
@@ -241,18 +241,18 @@ class Endpoint:
         """Check a call's arguments and return what is sent: a dict, or the root value.
 
         Raises:
-            TypeError: an unknown, missing, duplicate or surplus argument.
+            ArgumentError: an unknown, missing, duplicate or surplus argument (a TypeError).
         """
         if self.root is not None:
             if kwargs or len(args) != 1:
-                raise TypeError(
+                raise ArgumentError(
                     f"{self.name}() takes exactly one positional argument (its root input); "
                     f"got {len(args)} positional and keyword arguments {sorted(kwargs)}"
                 )
             return args[0]
         if args:
             if len(args) > len(self.params):
-                raise TypeError(
+                raise ArgumentError(
                     f"{self.name}() takes at most {len(self.params)} positional arguments "
                     f"({', '.join(self.params) or 'none'}) but {len(args)} were given"
                 )
@@ -260,7 +260,7 @@ class Endpoint:
             if kwargs:
                 duplicate = values.keys() & kwargs.keys()
                 if duplicate:
-                    raise TypeError(
+                    raise ArgumentError(
                         f"{self.name}() got multiple values for argument(s) {sorted(duplicate)}"
                     )
                 values.update(kwargs)
@@ -268,12 +268,12 @@ class Endpoint:
             values = kwargs
         if not self._param_set.issuperset(values):
             unknown = sorted(set(values) - self._param_set)
-            raise TypeError(
+            raise ArgumentError(
                 f"{self.name}() got unexpected argument(s) {unknown}; it takes {list(self.params)}"
             )
         if not self.required.issubset(values):
             missing = sorted(self.required - values.keys())
-            raise TypeError(f"{self.name}() missing required argument(s) {missing}")
+            raise ArgumentError(f"{self.name}() missing required argument(s) {missing}")
         return values
 
 

@@ -52,7 +52,7 @@ from . import __version__
 from ._batch import endpoint_call, run_batch, task_call
 from ._client import AsyncEndpointMethod, AsyncHTTPClient
 from ._config import DEFAULT_RETRY, RetryPolicy
-from .exceptions import BentoMLException
+from .exceptions import ArgumentValueError, BentoMLException
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _READ_BLOCK = 1 << 18
@@ -62,8 +62,8 @@ class UsageError(Exception):
     """A mistake in the command line or its inputs (exit code 2)."""
 
 
-class MalformedLine(ValueError):
-    """An input line that is not JSON (recorded as that input's error)."""
+class MalformedLine(ArgumentValueError):
+    """An input line that is not JSON (recorded as that input's error, code 400)."""
 
 
 # ----------------------------------------------------------------------------- JSON out

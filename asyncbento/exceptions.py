@@ -5,7 +5,10 @@ Every error a client raises is a :class:`BentoMLException`, with the same class 
 
     BentoMLException                 error_code: HTTPStatus, message: str, body: str | None
     ├── InvalidArgument              400
-    │   ├── BadInput                 400 (kept for BentoML compatibility; never raised by status)
+    │   ├── BadInput                 400, found by the client before sending (never by status)
+    │   │   ├── ArgumentError        also TypeError: a wrong or unencodable argument
+    │   │   ├── ArgumentValueError   also ValueError: e.g. an empty root string
+    │   │   └── InputFileNotFound    also FileNotFoundError: a file argument that does not exist
     │   └── TaskNotCompleted         400 "task ... is not completed yet"
     ├── Unauthorized                 401
     ├── Forbidden                    403
@@ -35,10 +38,13 @@ itself (with that ``error_code``), other 5xx to ``InternalServerError``.
 
 from __future__ import annotations
 
+import errno
 from http import HTTPStatus
 from typing import ClassVar
 
 __all__ = [
+    "ArgumentError",
+    "ArgumentValueError",
     "BadGateway",
     "BadInput",
     "BentoMLException",
@@ -48,6 +54,7 @@ __all__ = [
     "ConnectionLost",
     "Forbidden",
     "GatewayTimeout",
+    "InputFileNotFound",
     "InternalServerError",
     "InvalidArgument",
     "NotFound",
@@ -137,7 +144,35 @@ class InvalidArgument(BentoMLException):
 
 
 class BadInput(InvalidArgument):
-    """Alias kept for BentoML compatibility."""
+    """Input found wrong by the client, before anything was sent (400).
+
+    Its subclasses are also the builtin errors that BentoML's clients raise in the same cases,
+    so that ``except TypeError`` and ``except BentoMLException`` both catch them.
+    """
+
+
+class ArgumentError(BadInput, TypeError):
+    """A call's arguments do not fit the endpoint: an unknown, missing, duplicate or surplus
+    argument, or a value that cannot be sent. Also a ``TypeError``."""
+
+
+class ArgumentValueError(BadInput, ValueError):
+    """A value of the right type that cannot be sent as it is (an empty root string, a remote
+    ``file://`` URL). Also a ``ValueError``."""
+
+
+class InputFileNotFound(BadInput, FileNotFoundError):
+    """A file argument whose path does not exist or is not a regular file. Also a
+    ``FileNotFoundError``, with ``errno`` and ``filename`` set."""
+
+    def __init__(self, message: str, filename: str) -> None:
+        super().__init__(message)
+        self.errno = errno.ENOENT
+        self.strerror = message
+        self.filename = filename
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.message, self.filename))
 
 
 class TaskNotCompleted(InvalidArgument):

@@ -181,8 +181,8 @@ def test_batch_with_failures_and_malformed_lines(example_url: str, tmp_path: pat
         "error_code": 400,
         "message": errors[12]["message"],
     }  # type: ignore[index]
-    assert errors[20]["type"] == errors[30]["type"] == "TypeError"  # type: ignore[index]
-    assert errors[20]["error_code"] is None  # type: ignore[index]
+    assert errors[20]["type"] == errors[30]["type"] == "ArgumentError"  # type: ignore[index]
+    assert errors[20]["error_code"] == 400  # type: ignore[index]
 
 
 def test_batch_outputs_json_cannot_hold(example_url: str, tmp_path: pathlib.Path) -> None:

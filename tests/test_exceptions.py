@@ -29,6 +29,34 @@ def test_timeouts_are_builtin_timeout_errors(cls: type[exc.BentoMLException]) ->
     assert isinstance(error, exc.BentoMLException)
 
 
+@pytest.mark.parametrize(
+    ("cls", "builtin"),
+    [
+        (exc.ArgumentError, TypeError),
+        (exc.ArgumentValueError, ValueError),
+        (exc.InputFileNotFound, FileNotFoundError),
+    ],
+)
+def test_client_side_input_errors_are_both_kinds(
+    cls: type[exc.BentoMLException], builtin: type[Exception]
+) -> None:
+    error = cls("bad", "some/path") if cls is exc.InputFileNotFound else cls("bad")  # type: ignore[call-arg]
+    assert isinstance(error, builtin)
+    assert isinstance(error, exc.BadInput) and isinstance(error, exc.InvalidArgument)
+    assert error.error_code is HTTPStatus.BAD_REQUEST
+    assert str(error) == error.message == "bad"
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is cls and copy.message == "bad" and copy.error_code == 400
+
+
+def test_missing_file_error_looks_like_the_builtin() -> None:
+    error = exc.InputFileNotFound("the input of f(): no such file: 'x.bin'", "x.bin")
+    assert isinstance(error, OSError)
+    assert (error.errno, error.filename) == (2, "x.bin")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.errno, copy.filename, copy.message) == (2, "x.bin", error.message)
+
+
 def test_transport_errors_are_bentoml_exceptions() -> None:
     for cls in (exc.ConnectError, exc.ConnectionLost, exc.TLSError):
         assert issubclass(cls, exc.TransportError)

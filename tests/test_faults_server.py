@@ -194,6 +194,24 @@ async def test_server_closing_idle_connections_is_survived(
     assert misbehaving.count("/echo") >= 30
 
 
+async def test_bad_arguments_are_refused_before_anything_is_sent(
+    client: Any, misbehaving: MisbehavingServer
+) -> None:
+    bad_calls = [
+        lambda: client.echo(dat={}),  # unknown argument
+        lambda: client.echo({}, {}),  # one positional argument too many
+        lambda: client.echo({}, data={}),  # the same argument twice
+        lambda: client.echo(data={"value": object()}),  # not encodable as JSON
+    ]
+    for bad_call in bad_calls:
+        with pytest.raises(exc.ArgumentError) as raised:
+            await bad_call()
+        assert isinstance(raised.value, TypeError)  # what BentoML's clients raise
+        assert isinstance(raised.value, exc.BentoMLException)
+        assert raised.value.error_code == 400
+    assert misbehaving.count("/echo") == 0
+
+
 async def test_connections_closed_while_idle_are_never_reused(
     client_kind: str, misbehaving: MisbehavingServer
 ) -> None:

@@ -87,8 +87,9 @@ async def test_bool_float_optional(client: Any) -> None:
 
 async def test_root_inputs(client: Any) -> None:
     assert await client.shout("quiet please") == "QUIET PLEASE"
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="empty") as info:
         await client.shout("")
+    assert isinstance(info.value, exc.ArgumentValueError) and info.value.error_code == 400
     assert await client.shout('"quoted"') == '"QUOTED"'
     assert await client.sum_root([1, 2, 3.5]) == 6.5
 

@@ -13,6 +13,7 @@ from _clients import close_client, open_client
 from PIL import Image, ImageOps
 
 from asyncbento import AsyncHTTPClient, SyncHTTPClient
+from asyncbento import exceptions as exc
 
 
 def sha(data: bytes) -> str:
@@ -188,7 +189,9 @@ async def test_missing_file_fails_before_sending(client: Any, tmp_path: pathlib.
     with pytest.raises(FileNotFoundError) as info:
         await client.transcribe(audio_file=missing)
     assert "audio_file" in str(info.value)
-    with pytest.raises(FileNotFoundError):
+    assert isinstance(info.value, exc.InputFileNotFound) and info.value.error_code == 400
+    assert (info.value.errno, info.value.filename) == (2, str(missing))
+    with pytest.raises(exc.InputFileNotFound):
         await client.file_size(missing)
 
 
@@ -196,6 +199,7 @@ async def test_missing_file_fails_before_sending(client: Any, tmp_path: pathlib.
 async def test_wrong_type_for_file_field(client: Any, value: Any) -> None:
     with pytest.raises(TypeError) as info:
         await client.transcribe(audio_file=value)
+    assert isinstance(info.value, exc.ArgumentError)
     assert "audio_file" in str(info.value)
     assert "pathlib.Path" in str(info.value)
 
