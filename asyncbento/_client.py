@@ -34,7 +34,14 @@ from ._retry import call_with_retry
 from ._schema import Endpoint, OutputKind, parse_schema
 from ._streaming import ServerSentEvent, SSEParser, TextDecoder, read_chunk
 from ._tasks import AsyncTask, ResultStatus
-from ._transport import TRANSPORT_FAILURES, Transport, VerifyLike, translate_error
+from ._transport import (
+    TRANSPORT_FAILURES,
+    Transport,
+    VerifyLike,
+    basic_auth_header,
+    redact_url,
+    translate_error,
+)
 from .exceptions import (
     BentoMLException,
     NotFound,
@@ -313,6 +320,8 @@ class AsyncHTTPClient:
         all_headers.update(headers or {})
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
+        elif (basic := basic_auth_header(url)) is not None:
+            all_headers.setdefault("Authorization", basic)  # user:password@ in the URL
         self._token = token
         self._options = _Options.make(timeout, retry)
         transport = Transport(
@@ -323,8 +332,9 @@ class AsyncHTTPClient:
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(url={self._core.url!r}, token={_mask(self._token)}, "
-            f"timeout={self._options.timeout!r}, retry={self._options.retry!r})"
+            f"{type(self).__name__}(url={redact_url(self._core.url)!r}, "
+            f"token={_mask(self._token)}, timeout={self._options.timeout!r}, "
+            f"retry={self._options.retry!r})"
         )
 
     @property
@@ -643,7 +653,7 @@ class AsyncHTTPClient:
             if exc.status is None:
                 raise
             failure = type(exc)(
-                f"Failed to fetch schema from {self._core.url}: {exc.message}",
+                f"Failed to fetch schema from {redact_url(self._core.url)}: {exc.message}",
                 error_code=exc.error_code,
                 body=exc.body,
             )
@@ -688,7 +698,7 @@ class AsyncHTTPClient:
             raise error_from_answer(response.status, response.reason or "", data, response.headers)
 
         policy = options.retry if body is None or body.rewindable else None
-        return await call_with_retry(policy, attempt, resend_safe=resend_safe)
+        return await call_with_retry(policy, attempt, resend_safe=resend_safe, target=(method, url))
 
     async def _exchange(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from tenacity import RetryCallState
 
 T = TypeVar("T")
+
+logger = logging.getLogger("asyncbento")
 
 # Statuses that prove a task submission was refused, so that sending it again cannot
 # create a second task. 502/504 do not: a proxy may have passed the request on.
@@ -98,10 +101,13 @@ async def call_with_retry(
     operation: Callable[[], Awaitable[T]],
     *,
     resend_safe: bool = True,
+    target: tuple[str, object] | None = None,
 ) -> T:
     """Run ``operation`` (which must rebuild its request each time) under ``policy``.
 
-    The error finally raised is the last real one, with ``attempts`` set on it.
+    The error finally raised is the last real one, with ``attempts`` set on it. Each retry is
+    logged (INFO, logger ``asyncbento``) with ``target`` (the HTTP method and URL, which hold
+    no credentials) and the failure that caused it.
     """
     started = time.monotonic()
     try:
@@ -113,7 +119,7 @@ async def call_with_retry(
             raise
         first_failure = exc
     return await _retry_after_first_failure(
-        policy, operation, first_failure, started, resend_safe=resend_safe
+        policy, operation, first_failure, started, resend_safe=resend_safe, target=target
     )
 
 
@@ -124,6 +130,7 @@ async def _retry_after_first_failure(
     started: float,
     *,
     resend_safe: bool,
+    target: tuple[str, object] | None,
 ) -> T:
     # Imported here, on the first failure only: a call that succeeds never needs tenacity.
     from tenacity import AsyncRetrying, retry_if_exception
@@ -154,9 +161,22 @@ async def _retry_after_first_failure(
         exc = state.outcome.exception() if state.outcome is not None else None
         return next_delay(policy, exc, state.attempt_number)
 
+    def log_retry(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        logger.info(
+            "%s %s failed (%s: %s); retrying in %.2f s (attempt %d of %d)",
+            *(target or ("a", "request")),
+            type(exc).__name__,
+            getattr(exc, "message", exc),
+            state.upcoming_sleep,
+            state.attempt_number + 1,
+            policy.max_attempts,
+        )
+
     retrying = AsyncRetrying(
         stop=stop,
         wait=wait,
+        before_sleep=log_retry,
         retry=retry_if_exception(lambda e: should_retry(policy, e, resend_safe=resend_safe)),
         reraise=True,
         sleep=asyncio.sleep,

@@ -4,6 +4,7 @@ become asyncbento errors."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -50,12 +51,35 @@ def parse_base_url(url: str) -> tuple[str, str | None]:
     if scheme == "tcp":
         if not parts.netloc:
             raise ValueError(f"no host in {url!r}")
-        return f"http://{parts.netloc}", None
+        return f"http://{parts.netloc.rpartition('@')[2]}", None
     if scheme in ("http", "https"):
-        if not parts.netloc:
+        if not parts.hostname:
             raise ValueError(f"no host in {url!r}")
-        return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}", None
+        host = parts.netloc.rpartition("@")[2]  # credentials go in a header (basic_auth_header)
+        return f"{scheme}://{host}{parts.path.rstrip('/')}", None
     raise ValueError(f"unsupported URL scheme in {url!r}: use http, https, tcp or file")
+
+
+def basic_auth_header(url: str) -> str | None:
+    """An ``Authorization: Basic`` value for credentials written in the URL, if any."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.username is None:
+        return None
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password in it replaced by ``***``, for reprs and messages."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:  # "user:pw@host:port", as the client also accepts
+        scheme, rest = "", url
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}{separator}{user}:***@{host}{slash}{tail}"
 
 
 def ssl_option(verify: VerifyLike) -> ssl.SSLContext | bool:

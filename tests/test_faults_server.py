@@ -7,7 +7,9 @@ requests the server saw.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
+import logging
 import pathlib
 import time
 from collections.abc import AsyncIterator
@@ -210,6 +212,43 @@ async def test_bad_arguments_are_refused_before_anything_is_sent(
         assert isinstance(raised.value, exc.BentoMLException)
         assert raised.value.error_code == 400
     assert misbehaving.count("/echo") == 0
+
+
+async def test_retries_are_logged_without_secrets(
+    client_kind: str, misbehaving: MisbehavingServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    misbehaving.script("/echo", error(503, "busy"), reset())
+    client = await open_client(client_kind, misbehaving.url, retry=FAST, token="tok-s3cret-42")
+    try:
+        with caplog.at_level(logging.INFO, logger="asyncbento"):
+            assert await client.echo(data={"n": 1}) == {"data": {"n": 1}}
+    finally:
+        await close_client(client)
+    retries = [r.getMessage() for r in caplog.records if r.name == "asyncbento"]
+    assert len(retries) == 2, retries
+    assert retries[0].startswith(f"POST {misbehaving.url}/echo failed (ServiceUnavailable: busy)")
+    assert "attempt 2 of 3" in retries[0] and "ConnectionLost" in retries[1]
+    assert "attempt 3 of 3" in retries[1]
+    assert not any("s3cret" in text for text in caplog.text.splitlines())
+    assert misbehaving.requests[0].headers["authorization"] == "Bearer tok-s3cret-42"
+
+
+async def test_credentials_in_the_url_become_basic_auth_and_stay_hidden(
+    client_kind: str, misbehaving: MisbehavingServer
+) -> None:
+    url = misbehaving.url.replace("http://", "http://alice:pa%40ss-s3cret@")
+    client = await open_client(client_kind, url, retry=None)
+    try:
+        assert await client.echo(data={}) == {"data": {}}
+        assert "s3cret" not in repr(client.sync if client_kind == "sync" else client)
+        misbehaving.script("/echo", reset())
+        with pytest.raises(exc.ConnectionLost) as raised:
+            await client.echo(data={})
+        assert "s3cret" not in str(raised.value) and "s3cret" not in repr(raised.value)
+    finally:
+        await close_client(client)
+    sent = misbehaving.requests[0].headers["authorization"]
+    assert sent == "Basic " + base64.b64encode(b"alice:pa@ss-s3cret").decode()
 
 
 async def test_connections_closed_while_idle_are_never_reused(
