@@ -27,6 +27,7 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any, Union
 
+from ._deferred import DeferredEndpoint
 from .exceptions import ArgumentError, NotFound
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ def resolve_endpoint(client: AsyncHTTPClient, endpoint: Any) -> AsyncEndpointMet
     if not client._methods:
         client._bind_methods()
     methods = client._methods
+    if isinstance(endpoint, DeferredEndpoint):  # taken before set-up: the name is what counts
+        endpoint = endpoint.__name__
     if isinstance(endpoint, str):
         method = methods.get(endpoint)
         if method is None:

@@ -30,6 +30,7 @@ from ._config import (
     TimeoutLike,
     _NotGiven,
 )
+from ._deferred import DeferredCall, DeferredEndpoint, after_setup
 from ._retry import call_with_retry
 from ._schema import Endpoint, OutputKind, parse_schema
 from ._streaming import ServerSentEvent, SSEParser, TextDecoder, read_chunk
@@ -415,13 +416,11 @@ class AsyncHTTPClient:
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not found normally: endpoint names before set-up, or on a
         # view made before its client was set up.
-        if name.startswith("__") or name in ("_core", "_methods", "_options", "_token"):
+        if name.startswith("_"):
             raise AttributeError(name)
         if self._core.endpoints is None:
-            raise RuntimeError(
-                f"Client is not set up yet (no {name!r} until then): "
-                "use `async with AsyncHTTPClient(url) as client:`"
-            )
+            # Used without `async with`: the first await of a call sets the client up.
+            return DeferredEndpoint(self, name)
         if not self._methods:
             self._bind_methods()
             return getattr(self, name)
@@ -429,7 +428,8 @@ class AsyncHTTPClient:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the service's ``__call__`` endpoint, if it has one."""
-        self._require_setup()
+        if self._core.endpoints is None:
+            return DeferredCall(self, "__call__", None, args, kwargs)  # sets up when awaited
         method = self._methods.get("__call__")
         if method is None:
             raise TypeError("this service has no __call__ endpoint")
@@ -449,7 +449,8 @@ class AsyncHTTPClient:
         Raises:
             NotFound: the service has no endpoint of that name (raised without any request).
         """
-        self._require_setup()
+        if self._core.endpoints is None:
+            return DeferredCall(self, name, None, args, kwargs, by_call=True)  # sets up on await
         method = self._methods.get(name)
         if method is None:
             raise NotFound(f"endpoint {name!r} not found in the service")
@@ -509,6 +510,7 @@ class AsyncHTTPClient:
         """
         from ._batch import collect, endpoint_call, resolve_endpoint  # only batches need it
 
+        await self._setup()
         method = resolve_endpoint(self, endpoint)
         return await collect(
             endpoint_call(method),
@@ -548,6 +550,18 @@ class AsyncHTTPClient:
         """
         from ._batch import endpoint_call, resolve_endpoint, run_batch
 
+        if self._core.endpoints is None:
+            return after_setup(
+                self,
+                lambda: self.imap(
+                    endpoint,
+                    inputs,
+                    concurrency=concurrency,
+                    ordered=ordered,
+                    return_exceptions=return_exceptions,
+                    progress=progress,
+                ),
+            )
         method = resolve_endpoint(self, endpoint)
         return run_batch(
             endpoint_call(method),
@@ -584,6 +598,7 @@ class AsyncHTTPClient:
         """
         from ._batch import collect, resolve_endpoint, task_call
 
+        await self._setup()
         method = resolve_endpoint(self, endpoint)
         return await collect(
             task_call(method, timeout),
