@@ -176,6 +176,9 @@ class SyncHTTPClient:
         client = AsyncHTTPClient(url, **options)
         self._async = client
         self._finalizer = weakref.finalize(self, _close_transport, client._core.transport)
+        # At exit, _close_all_at_exit closes every client in one pass on the calling thread;
+        # a finaliser run then would need a new thread, which Python 3.12+ refuses at shutdown.
+        self._finalizer.atexit = False
         _live.add(self)
         try:
             _blocking(client._setup())
