@@ -24,9 +24,10 @@ from .exceptions import (
     TransportError,
 )
 
-# Sessions abandoned in a forked child: they belong to the parent's event loop and must be
-# neither used nor closed here; keeping a reference stops "unclosed session" warnings at GC.
-_ABANDONED_AFTER_FORK: list[object] = []
+# Sessions left behind in a forked child, or by an event loop that has gone (a client used
+# again under a new loop): they must be neither used nor closed from here; keeping a reference
+# stops "unclosed session" warnings at GC.
+_ABANDONED_SESSIONS: list[object] = []
 
 VerifyLike = bool | str | ssl.SSLContext
 
@@ -153,6 +154,7 @@ class Transport:
         self._trust_env = trust_env
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the session belongs to
         self.closed = False
 
     def url(self, path: str) -> URL:
@@ -160,6 +162,9 @@ class Transport:
         return URL(self.base_url + path)
 
     def _open_session(self) -> aiohttp.ClientSession:
+        """A new session on the running loop (the first one, or after a change of loop)."""
+        self._abandon_session()
+        self._loop = asyncio.get_running_loop()
         connector: aiohttp.BaseConnector
         common: dict[str, Any] = {
             "limit": self._limits.max_connections,
@@ -196,7 +201,11 @@ class Transport:
         """
         if self.closed:
             raise RuntimeError("the client is closed")
-        session = self._session or self._open_session()
+        session = self._session
+        if session is None or self._loop is not asyncio.get_running_loop():
+            # First use, or a client used again under a new event loop (a second asyncio.run):
+            # the old session's connections belong to the old loop.
+            session = self._open_session()
         slots = self._slots
         assert slots is not None
         await slots.acquire()
@@ -230,14 +239,22 @@ class Transport:
 
     def abandon_after_fork(self) -> None:
         """Forget the parent's session in a forked child; a new one is made on next use."""
+        self._abandon_session()
+
+    def _abandon_session(self) -> None:
+        # A session whose loop is gone (or in another process) cannot be closed from here; it
+        # is kept referenced so that its finaliser does not warn about it.
         if self._session is not None:
-            _ABANDONED_AFTER_FORK.append(self._session)
+            _ABANDONED_SESSIONS.append(self._session)
         self._session = None
         self._slots = None
+        self._loop = None
 
     async def close(self) -> None:
         """Close the session and its connections; safe to call twice."""
         self.closed = True
+        if self._session is not None and self._loop is not asyncio.get_running_loop():
+            self._abandon_session()  # made under another loop: nothing to close here
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()

@@ -102,3 +102,17 @@ async def test_a_server_that_is_not_there_fails_the_first_call() -> None:
             await client.summarize(text="x")
     finally:
         await client.close()
+
+
+def test_one_client_across_successive_event_loops(example_url: str) -> None:
+    # A module-level client used by two asyncio.run() calls: the second loop gets its own
+    # connections instead of the first loop's dead ones.
+    client = AsyncHTTPClient(example_url)
+
+    async def use(a: int) -> Any:
+        return await client.add(a, 1), "".join([c async for c in client.stream_sync(n=2)])
+
+    assert asyncio.run(use(1)) == (2, "tok0\ntok1\n")
+    assert asyncio.run(use(5)) == (6, "tok0\ntok1\n")
+    asyncio.run(client.close())
+    assert client.closed
