@@ -182,8 +182,10 @@ class AsyncEndpointMethod:
         """
         url = self._task_url("submit")
         body = await build_body(self.endpoint, self.endpoint.bind(args, kwargs))
-        answer = await self._client._exchange("POST", url, _read_json, body=body, resend_safe=False)
-        return AsyncTask(_task_id(answer), self)
+        answer = await self._client._exchange(
+            "POST", url, _read_task_answer, body=body, resend_safe=False
+        )
+        return AsyncTask(answer.task_id, self)
 
     async def get_status(self, task_id: str) -> ResultStatus:
         """The status of the task ``task_id``.
@@ -192,13 +194,12 @@ class AsyncEndpointMethod:
             NotFound: no task has that id.
         """
         answer = await self._client._exchange(
-            "GET", self._task_url("status"), _read_json, params={"task_id": task_id}
+            "GET", self._task_url("status"), _read_task_answer, params={"task_id": task_id}
         )
-        status = answer.get("status") if isinstance(answer, dict) else None
         try:
-            return ResultStatus(status)
+            return ResultStatus(answer.status)
         except ValueError:
-            raise ResponseDecodeError(f"unknown task status {status!r}") from None
+            raise ResponseDecodeError(f"unknown task status {answer.status!r}") from None
 
     async def get(self, task_id: str) -> Any:
         """The output of the finished task ``task_id``, decoded as a direct call's would be.
@@ -242,30 +243,44 @@ class AsyncEndpointMethod:
         answer = await self._client._exchange(
             "POST",
             self._task_url("retry"),
-            _read_json,
+            _read_task_answer,
             params={"task_id": task_id},
             resend_safe=False,
         )
-        return AsyncTask(_task_id(answer), self)
+        return AsyncTask(answer.task_id, self)
 
 
 _TASK_OPERATIONS = ("submit", "status", "get", "cancel", "retry")
 
 
-def _task_id(answer: Any) -> str:
-    task_id = answer.get("task_id") if isinstance(answer, dict) else None
-    if not isinstance(task_id, str) or not task_id:
-        raise ResponseDecodeError(f"the server's task answer has no task_id: {answer!r}")
-    return task_id
+class TaskAnswer(msgspec.Struct):
+    """What a task's ``submit``, ``retry`` and ``status`` routes answer (other fields ignored)."""
+
+    task_id: str
+    status: str | None = None
+
+
+_TASK_ANSWER = msgspec.json.Decoder(TaskAnswer)
 
 
 async def _read_json(response: aiohttp.ClientResponse) -> Any:
+    return await _read_as(response, JSON_DECODER, "JSON")
+
+
+async def _read_task_answer(response: aiohttp.ClientResponse) -> TaskAnswer:
+    answer: TaskAnswer = await _read_as(response, _TASK_ANSWER, "a task answer")
+    if not answer.task_id:
+        raise ResponseDecodeError(f"the server's task answer has an empty task_id: {answer!r}")
+    return answer
+
+
+async def _read_as(response: aiohttp.ClientResponse, decoder: Any, what: str) -> Any:
     body = await response.read()
     try:
-        return JSON_DECODER.decode(body)
-    except msgspec.DecodeError as exc:
+        return decoder.decode(body)
+    except msgspec.DecodeError as exc:  # also msgspec.ValidationError: JSON of the wrong shape
         raise ResponseDecodeError(
-            f"expected JSON from {response.url.path}: {exc}",
+            f"expected {what} from {response.url.path}: {exc}",
             body=body.decode("utf-8", errors="replace"),
         ) from exc
 

@@ -231,6 +231,20 @@ async def test_submit_resent_when_refusal_is_proven(mocked: aioresponses, client
     assert count(mocked, "POST", "/job/submit") == 2
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [{"id": "x"}, {"task_id": 7}, {"task_id": ""}, ["a" * 32], "a" * 32],
+)
+async def test_malformed_task_answers_are_decode_errors(
+    mocked: aioresponses, clients: Clients, answer: Any
+) -> None:
+    mocked.post(f"{BASE}/job/submit", payload=answer)
+    with pytest.raises(exc.ResponseDecodeError, match="task") as info:
+        await clients.call("job", "submit", x=1)
+    assert info.value.body is not None or answer == {"task_id": ""}
+    assert count(mocked, "POST", "/job/submit") == 1
+
+
 async def test_submit_not_resent_after_502(mocked: aioresponses, clients: Clients) -> None:
     mocked.post(f"{BASE}/job/submit", status=502, body="bad gateway", repeat=True)
     with pytest.raises(exc.BadGateway):
