@@ -1105,7 +1105,9 @@ def render(results: dict[str, Any]) -> tuple[str, list[str]]:
         "`AsyncHTTPClient` / `SyncHTTPClient` and a raw aiohttp loop, the practical floor.",
         "",
         f"- **Command:** `{results['command']}` "
-        f"(took {results.get('duration_s', 0) / 60:.1f} minutes)",
+        f"(took {results.get('duration_s', 0) / 60:.1f} minutes), after "
+        '`pip install -c tests/constraints.txt -e ".[bench]"` (BentoML\'s clients to compare '
+        "with, matplotlib for the charts, uvloop)",
         f"- **Date:** {results['date']}",
         f"- **Machine:** {info['cpu']}; {info['system']}; {info['python']}",
         f"- **Packages:** {info['packages']}",
