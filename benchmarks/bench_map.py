@@ -104,14 +104,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
 
-    from run_all import free_port, start_server
+    from run_all import standin
 
-    port = free_port()
-    two_cpus = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-    server = start_server(port, 0 if two_cpus else None)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        rows = []
+    rows = []
+    with standin() as url:
         for case, count in (
             ("raw", args.inputs),
             ("map", args.inputs),
@@ -125,9 +121,6 @@ def main() -> int:
                 f"{result['per_second']:8.0f}/s peak RSS {result['peak_rss_mib']:6.1f} MiB",
                 flush=True,
             )
-    finally:
-        server.terminate()
-        server.wait(10)
     raw = rows[0][2]["per_second"]
     print(f"map throughput vs raw loop: {rows[1][2]['per_second'] / raw:.2f}x")
     print(f"imap throughput vs raw loop: {rows[2][2]['per_second'] / raw:.2f}x")

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import importlib
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -31,17 +30,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+from run_all import cpu_seconds, drive_async  # noqa: E402 - the benchmarks folder, just added
+
 ARGUMENTS: dict[str, dict[str, Any]] = {
     "small": {"text": "The quick brown fox jumps over the lazy dog."},
     "echo": {
         "data": {"items": [{"id": i, "label": f"label-{i}", "score": i / 3} for i in range(24)]}
     },
 }
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def import_copy(path: str, name: str) -> Any:
@@ -54,16 +50,8 @@ def import_copy(path: str, name: str) -> Any:
 
 async def drive(call: Callable[[], Awaitable[Any]], calls: int, concurrency: int) -> float:
     """CPU µs per call for ``calls`` calls made by ``concurrency`` workers."""
-    left = calls
-
-    async def worker() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            await call()
-
     started = cpu_seconds()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await drive_async(call, calls, concurrency, None)
     return (cpu_seconds() - started) / calls * 1e6
 
 
@@ -149,24 +137,15 @@ def main() -> int:
     parser.add_argument("--sync", action="store_true", help="compare the sync clients instead")
     args = parser.parse_args()
 
-    from run_all import free_port, start_server
+    from run_all import standin
 
-    two_cpus = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-    port = free_port()
-    server = start_server(port, 0 if two_cpus else None)
-    try:
-        if two_cpus:
-            os.sched_setaffinity(0, {1})
+    with standin(pin_self=True) as url:
         baseline = import_copy(args.baseline, "asyncbento_baseline")
         candidate = import_copy(args.candidate, "asyncbento_candidate")
-        url = f"http://127.0.0.1:{port}"
         if args.sync:
             costs = compare_sync(url, baseline, candidate, args)
         else:
             costs = asyncio.run(compare(url, baseline, candidate, args))
-    finally:
-        server.terminate()
-        server.wait(10)
     for name, values in costs.items():
         print(f"{name:10} median {statistics.median(values):6.1f} µs CPU/request")
     for name in ("baseline", "candidate") if "raw" in costs else ():

@@ -35,16 +35,11 @@ def profile_one(mode: str, url: str, concurrency: int, calls: int, out: str, tre
     """Inside a case process: warm up, then profile ``calls`` calls."""
     import cProfile
 
+    sys.path.insert(0, HERE)
+    from run_all import drive_async
+
     async def drive(call: Any, n: int) -> None:
-        left = n
-
-        async def worker() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                await call()
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await drive_async(call, n, concurrency, None)
 
     async def main() -> None:
         limit = max(concurrency, 100)
@@ -135,15 +130,12 @@ def main() -> int:
         return 0
 
     sys.path.insert(0, HERE)
-    from run_all import free_port, start_server
+    from run_all import TWO_CPUS, standin
 
-    two_cpus = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-    port = free_port()
-    server = start_server(port, 0 if two_cpus else None)
     folder = tempfile.mkdtemp(prefix="asyncbento-profile-")
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(args.package)))
-    pin = "import os, runpy, sys; os.sched_setaffinity(0, {1}); " if two_cpus else ""
-    try:
+    pin = "import os, runpy, sys; os.sched_setaffinity(0, {1}); " if TWO_CPUS else ""
+    with standin() as url:
         for mode in ("raw", "asyncbento"):
             argv = [
                 os.path.abspath(__file__),
@@ -153,7 +145,7 @@ def main() -> int:
                 str(args.calls),
                 "--child",
                 mode,
-                f"http://127.0.0.1:{port}",
+                url,
                 os.path.join(folder, f"{mode}.prof"),
             ]
             if args.pyinstrument and mode == "asyncbento":
@@ -162,9 +154,6 @@ def main() -> int:
                 pin or "import runpy, sys; "
             ) + f"sys.argv = {argv!r}; runpy.run_path(sys.argv[0], run_name='__main__')"
             subprocess.run([sys.executable, "-c", code], check=True, env=env)
-    finally:
-        server.terminate()
-        server.wait(10)
     raw = load(os.path.join(folder, "raw.prof"))
     bento = load(os.path.join(folder, "asyncbento.prof"))
     per = 1e6 / args.calls

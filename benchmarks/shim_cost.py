@@ -25,20 +25,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
 
-    from run_all import case_shim, free_port, start_server
+    from run_all import case_shim, standin
 
-    two_cpus = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-    port = free_port()
-    server = start_server(port, 0 if two_cpus else None)
-    try:
-        if two_cpus:
-            os.sched_setaffinity(0, {1})
-        result = case_shim(
-            {"url": f"http://127.0.0.1:{port}", "n": args.calls, "rounds": args.rounds}
-        )
-    finally:
-        server.terminate()
-        server.wait(10)
+    with standin(pin_self=True) as url:
+        result = case_shim({"url": url, "n": args.calls, "rounds": args.rounds})
     print(
         f"sync call: {result['sync_cpu_us']:.0f} µs CPU; "
         f"async call: {result['async_cpu_us']:.0f} µs CPU"
