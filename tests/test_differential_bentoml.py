@@ -30,17 +30,12 @@ with warnings.catch_warnings():  # BentoML's own imports warn about their depend
 np = pytest.importorskip("numpy")
 Image = pytest.importorskip("PIL.Image")
 
+# (endpoint, a function of a scratch folder giving the call's (args, kwargs))
 Case = tuple[str, Callable[[pathlib.Path], tuple[tuple[Any, ...], dict[str, Any]]]]
 
 
 def _args(*args: Any, **kwargs: Any) -> Callable[[pathlib.Path], tuple[tuple[Any, ...], Any]]:
     return lambda _folder: (args, kwargs)
-
-
-def _with_file(
-    make: Callable[[pathlib.Path], tuple[tuple[Any, ...], dict[str, Any]]],
-) -> Callable[[pathlib.Path], tuple[tuple[Any, ...], dict[str, Any]]]:
-    return make
 
 
 def _a_file(folder: pathlib.Path, name: str = "input data.bin", size: int = 3000) -> pathlib.Path:
@@ -73,27 +68,25 @@ CALLS: list[Case] = [
     ("sum_root", _args([1.0, 2.0, 3.5])),
     ("encode", _args(sentences=["abc", "Hello there"])),
     ("make_bytes", _args(n=300, start=250)),
-    ("file_size", _with_file(lambda folder: ((_a_file(folder),), {}))),
-    ("transcribe", _with_file(lambda folder: ((), {"audio_file": _a_file(folder)}))),
+    ("file_size", lambda folder: ((_a_file(folder),), {})),
+    ("transcribe", lambda folder: ((), {"audio_file": _a_file(folder)})),
     (
         "concat_files",
-        _with_file(
-            lambda folder: (
-                (),
-                {
-                    "files": [_a_file(folder, "one.bin", 10), _a_file(folder, "two.bin", 20)],
-                    "separator": "|",
-                },
-            )
+        lambda folder: (
+            (),
+            {
+                "files": [_a_file(folder, "one.bin", 10), _a_file(folder, "two.bin", 20)],
+                "separator": "|",
+            },
         ),
     ),
     (
         "describe_with_file",
-        _with_file(lambda folder: ((), {"document": _a_file(folder), "params": {"prompt": "doc"}})),
+        lambda folder: ((), {"document": _a_file(folder), "params": {"prompt": "doc"}}),
     ),
-    ("image_info", _with_file(lambda folder: ((), {"image": _png(folder)}))),
-    ("invert_image", _with_file(lambda folder: ((), {"image": _png(folder)}))),
-    ("reverse_file", _with_file(lambda folder: ((), {"f": _a_file(folder, "data.bin")}))),
+    ("image_info", lambda folder: ((), {"image": _png(folder)})),
+    ("invert_image", lambda folder: ((), {"image": _png(folder)})),
+    ("reverse_file", lambda folder: ((), {"f": _a_file(folder, "data.bin")})),
     ("make_file", _args(size=5000, name="made.bin")),
     ("stream_sync", _args(n=4, prefix="p")),
     ("stream_async", _args(n=6)),
@@ -155,6 +148,11 @@ def _joined(chunks: list[Any]) -> Any:
     return chunks
 
 
+def _failure(error: Exception) -> tuple[str, int]:
+    """An error as compared across the two libraries: its class name and status code."""
+    return type(error).__name__, int(getattr(error, "error_code", 0))
+
+
 def sync_outcome(client: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """What a sync client gives for one call: ("ok", output) or ("error", class, code)."""
     try:
@@ -163,7 +161,7 @@ def sync_outcome(client: Any, name: str, args: tuple[Any, ...], kwargs: dict[str
             result = _joined(list(result))
         return ("ok", comparable(result))
     except Exception as error:  # both libraries' errors are compared as data
-        return ("error", type(error).__name__, int(getattr(error, "error_code", 0)))
+        return ("error", *_failure(error))
 
 
 async def async_outcome(
@@ -177,7 +175,7 @@ async def async_outcome(
             result = await result
         return ("ok", comparable(result))
     except Exception as error:
-        return ("error", type(error).__name__, int(getattr(error, "error_code", 0)))
+        return ("error", *_failure(error))
 
 
 def same_error(theirs: Any, ours: Any) -> bool:
@@ -268,7 +266,7 @@ async def _task_outcome(task: Any) -> Any:
     try:
         return (status.name, comparable(await task.get()))
     except Exception as error:
-        return (status.name, type(error).__name__, int(getattr(error, "error_code", 0)))
+        return (status.name, *_failure(error))
 
 
 @pytest.mark.parametrize(
