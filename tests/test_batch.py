@@ -262,24 +262,29 @@ async def test_imap_unordered_and_ordered(client: Any) -> None:
     assert ordered == [(i, {"slept": (i % 4) * 0.05}) for i in range(40)]
 
 
-@pytest.mark.parametrize("ordered", [False, True])
-async def test_imap_pulls_lazily_from_an_endless_generator(example_url: str, ordered: bool) -> None:
-    pulled = 0
+class Endless:
+    """Inputs ``{"a": 0}``, ``{"a": 1}``, ... without end, counting how many were pulled."""
 
-    def endless() -> Iterator[dict[str, int]]:
-        nonlocal pulled
+    def __init__(self) -> None:
+        self.pulled = 0
+
+    def __iter__(self) -> Iterator[dict[str, int]]:
         for i in itertools.count():
-            pulled += 1
+            self.pulled += 1
             yield {"a": i}
 
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_imap_pulls_lazily_from_an_endless_generator(example_url: str, ordered: bool) -> None:
+    endless = Endless()
     async with AsyncHTTPClient(example_url) as client:
         seen = []
-        async for index, value in client.imap("add", endless(), concurrency=8, ordered=ordered):
+        async for index, value in client.imap("add", endless, concurrency=8, ordered=ordered):
             seen.append((index, value))
             if len(seen) == 50:
                 break
     assert all(index == value for index, value in seen)
-    assert 50 <= pulled <= 50 + 8 * (2 if ordered else 1)
+    assert 50 <= endless.pulled <= 50 + 8 * (2 if ordered else 1)
 
 
 async def test_imap_from_an_async_iterable(example_url: str) -> None:
@@ -313,18 +318,11 @@ def test_sync_map_and_imap(example_url: str) -> None:
         assert list(pairs) == [(i, i) for i in range(1, 20)]
         assert client.map("add", []) == []
 
-        pulled = 0
-
-        def endless() -> Iterator[dict[str, int]]:
-            nonlocal pulled
-            for i in itertools.count():
-                pulled += 1
-                yield {"a": i}
-
-        stream = client.imap("add", endless(), concurrency=4)
+        endless = Endless()
+        stream = client.imap("add", endless, concurrency=4)
         first = [pair for pair, _ in zip(stream, range(10), strict=False)]
         stream.close()  # type: ignore[attr-defined]
-        assert len(first) == 10 and pulled <= 10 + 4 + 1
+        assert len(first) == 10 and endless.pulled <= 10 + 4 + 1
         assert client.add(a=1) == 1  # the client still works after an abandoned imap
 
 
