@@ -43,28 +43,20 @@ class DeferredEndpoint:
         """Server-Sent Events of a stream endpoint (see ``AsyncEndpointMethod.events``)."""
         return DeferredCall(self._client, self.__name__, "events", args, kwargs)
 
-    async def submit(self, *args: Any, **kwargs: Any) -> Any:
-        """Submit a task (see ``AsyncEndpointMethod.submit``)."""
-        return await (await self._method()).submit(*args, **kwargs)
+    def __getattr__(self, name: str) -> Any:
+        # submit / get_status / get / cancel / retry: the real method's, once set up.
+        if name not in _TASK_METHODS:
+            raise AttributeError(name)
 
-    async def get_status(self, task_id: str) -> Any:
-        """A task's status (see ``AsyncEndpointMethod.get_status``)."""
-        return await (await self._method()).get_status(task_id)
+        async def deferred(*args: Any, **kwargs: Any) -> Any:
+            method = await endpoint_after_setup(self._client, self.__name__)
+            return await getattr(method, name)(*args, **kwargs)
 
-    async def get(self, task_id: str) -> Any:
-        """A task's output (see ``AsyncEndpointMethod.get``)."""
-        return await (await self._method()).get(task_id)
+        deferred.__name__ = name
+        return deferred
 
-    async def cancel(self, task_id: str) -> None:
-        """Cancel a task (see ``AsyncEndpointMethod.cancel``)."""
-        await (await self._method()).cancel(task_id)
 
-    async def retry(self, task_id: str) -> Any:
-        """Retry a task (see ``AsyncEndpointMethod.retry``)."""
-        return await (await self._method()).retry(task_id)
-
-    async def _method(self) -> AsyncEndpointMethod:
-        return await endpoint_after_setup(self._client, self.__name__)
+_TASK_METHODS = frozenset({"submit", "get_status", "get", "cancel", "retry"})
 
 
 async def endpoint_after_setup(
