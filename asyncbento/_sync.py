@@ -370,10 +370,10 @@ SyncHTTPClient.__init__.__signature__ = inspect.signature(  # type: ignore[attr-
 
 
 def _reset_after_fork() -> None:
+    # The child's portal has a new loop, so each transport makes itself a new session on first
+    # use (Transport.start notices the change of loop); only the set-up lock is reset here.
     for client in list(_live):
-        core = client._async._core
-        core.transport.abandon_after_fork()
-        core.setup_lock = None
+        client._async._core.setup_lock = None
 
 
 def _close_all_at_exit() -> None:

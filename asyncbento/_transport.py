@@ -237,10 +237,6 @@ class Transport:
         except TRANSPORT_FAILURES as exc:
             raise translate_error(exc, answer_started=True) from exc
 
-    def abandon_after_fork(self) -> None:
-        """Forget the parent's session in a forked child; a new one is made on next use."""
-        self._abandon_session()
-
     def _abandon_session(self) -> None:
         # A session whose loop is gone (or in another process) cannot be closed from here; it
         # is kept referenced so that its finaliser does not warn about it.
