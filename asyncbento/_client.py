@@ -46,8 +46,8 @@ from ._transport import (
 from .exceptions import (
     BentoMLException,
     NotFound,
+    ReadinessTimeout,
     ResponseDecodeError,
-    ServiceUnavailable,
     TaskCancelNotSupported,
     TransportError,
 )
@@ -661,7 +661,8 @@ class AsyncHTTPClient:
             timeout: Seconds to wait at most (default: the client's call timeout).
 
         Raises:
-            ServiceUnavailable: still not ready after ``timeout`` seconds.
+            ReadinessTimeout: still not ready after ``timeout`` seconds (a
+                ``ServiceUnavailable`` and a ``TimeoutError``).
         """
         limit = self._options.timeout.total or 30.0 if timeout is None else timeout
         deadline = time.monotonic() + limit
@@ -672,7 +673,7 @@ class AsyncHTTPClient:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ServiceUnavailable(f"Server is not ready after {limit} seconds")
+                raise ReadinessTimeout(f"Server is not ready after {limit} seconds")
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, READY_POLL_MAX)
 

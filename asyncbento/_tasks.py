@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 
 
 class ResultStatus(str, enum.Enum):
-    """A task's status, with the values BentoML's server uses."""
+    """A task's status, with the values BentoML's server uses.
+
+    The names servers before BentoML 1.4.14 answered are read as today's members:
+    ``ResultStatus("success") is ResultStatus.COMPLETED`` (likewise ``failure`` -> ``FAILED``,
+    ``cancelled`` -> ``CANCELED``).
+    """
 
     PENDING = "pending"
     IN_PROGRESS = "in_progress"
@@ -30,6 +35,18 @@ class ResultStatus(str, enum.Enum):
     def finished(self) -> bool:
         """True once the task will not change any more on its own."""
         return self in (ResultStatus.COMPLETED, ResultStatus.FAILED, ResultStatus.CANCELED)
+
+    @classmethod
+    def _missing_(cls, value: object) -> ResultStatus | None:
+        return _OLD_STATUS_NAMES.get(value) if isinstance(value, str) else None
+
+
+# Renamed in BentoML 1.4.14; older servers still answer these.
+_OLD_STATUS_NAMES = {
+    "success": ResultStatus.COMPLETED,
+    "failure": ResultStatus.FAILED,
+    "cancelled": ResultStatus.CANCELED,
+}
 
 
 # Polling: start quick (tasks are often short), back off to a cap.

@@ -18,7 +18,9 @@ endpoint). It writes one line per input, in completion order, flushed as results
     {"index": 1, "error": {"type": "InvalidArgument", "error_code": 400, "message": "..."}}
 
 ``index`` is the input's 0-based line number. A line that is not JSON, blank lines included, is
-reported on stderr with its line number and recorded as that index's error, never skipped.
+reported on stderr with its line number and recorded as that index's error, never skipped; so is
+every other rejected input (JSON that is not an object of arguments, an unknown argument, a 400
+from the server): its error message starts with ``line N:``.
 Outputs that JSON cannot hold are converted: paths and images to their saved path, bytes to
 base64, numpy values to lists. ``--resume`` keeps the successful lines of an earlier run and
 redoes every other input, so that the output ends with exactly one line per input.
@@ -52,7 +54,7 @@ from . import __version__
 from ._batch import endpoint_call, run_batch, task_call
 from ._client import AsyncEndpointMethod, AsyncHTTPClient
 from ._config import DEFAULT_RETRY, RetryPolicy
-from .exceptions import ArgumentValueError, BentoMLException
+from .exceptions import ArgumentValueError, BentoMLException, InvalidArgument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _READ_BLOCK = 1 << 18
@@ -87,10 +89,28 @@ def to_json(value: Any) -> bytes:
     return _ENCODER.encode(value)
 
 
-def error_record(error: BaseException) -> dict[str, Any]:
-    """How a failed input is written: its type, error code (if any) and message."""
+def error_record(error: BaseException, line: int | None = None) -> dict[str, Any]:
+    """How a failed input is written: its type, error code (if any) and message.
+
+    With ``line`` (1-based), a rejected input's message starts with its line number.
+    """
     code = int(error.error_code) if isinstance(error, BentoMLException) else None
-    return {"type": type(error).__name__, "error_code": code, "message": str(error)}
+    message = str(error)
+    if _rejected(error) and line is not None:
+        message = f"line {line}: {message}"
+    return {"type": type(error).__name__, "error_code": code, "message": message}
+
+
+def _rejected(error: BaseException) -> bool:
+    # A malformed line is named (on stderr and in its message) when it is read.
+    return isinstance(error, InvalidArgument) and not isinstance(error, MalformedLine)
+
+
+def report_rejected(error: BaseException, line: int, stderr: TextIO) -> None:
+    """Name a rejected input's line on stderr: refused by the client (not an object of
+    arguments, an unknown argument, a missing file...) or by the server (400)."""
+    if _rejected(error):
+        stderr.write(f"asyncbento batch: line {line}: rejected input: {error}\n")
 
 
 def _saved_path(value: Any) -> str | None:
@@ -564,7 +584,9 @@ async def batch(args: argparse.Namespace, inputs: int, done: set[int], stderr: T
                         line = to_json({"index": index, "output": output})
                     except Exception as error:
                         counts["failed"] += 1
-                        writer.add(to_json({"index": index, "error": error_record(error)}) + b"\n")
+                        report_rejected(error, index + 1, stderr)
+                        record = error_record(error, index + 1)
+                        writer.add(to_json({"index": index, "error": record}) + b"\n")
                         raise  # counted as an error by the progress bar
                     counts["ok"] += 1
                     writer.add(line + b"\n")

@@ -20,6 +20,7 @@ Every error a client raises is a :class:`BentoMLException`, with the same class 
     │   ├── BadGateway               502
     │   └── GatewayTimeout           504
     ├── ServiceUnavailable           503
+    │   └── ReadinessTimeout         also TimeoutError: the server was not ready in time
     ├── TaskCancelNotSupported       the server refused to cancel a task
     ├── TaskFailed                   a task ended as failed or canceled without an error body
     ├── ResponseDecodeError          a 2xx answer whose body does not match the endpoint's output
@@ -59,6 +60,7 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "ReadTimeout",
+    "ReadinessTimeout",
     "ResponseDecodeError",
     "ServiceUnavailable",
     "TLSError",
@@ -231,6 +233,11 @@ class ServiceUnavailable(BentoMLException):
     """The service is not ready or is overloaded (503)."""
 
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class ReadinessTimeout(ServiceUnavailable, TimeoutError):
+    """The server did not become ready (``/readyz``) in the time allowed (503, as BentoML's
+    clients raise). Also a builtin ``TimeoutError``."""
 
 
 class GatewayTimeout(InternalServerError):

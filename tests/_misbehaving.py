@@ -209,6 +209,7 @@ class MisbehavingServer:
 
     schema: dict[str, Any] = field(default_factory=lambda: json.loads(json.dumps(SCHEMA)))
     requests: list[Request] = field(default_factory=list)
+    ready: bool = True  # False: /readyz answers 503 (a server that never becomes ready)
 
     def __post_init__(self) -> None:
         self._scripts: dict[str, list[Behaviour]] = defaultdict(list)
@@ -247,7 +248,10 @@ class MisbehavingServer:
                 if request is None:
                     break
                 if request.path == "/readyz":
-                    keep = await ok(b"\n", content_type="text/plain")(request, writer)
+                    status = 200 if self.ready else 503
+                    keep = await ok(b"\n", status=status, content_type="text/plain")(
+                        request, writer
+                    )
                 elif request.path == "/schema.json":
                     keep = await ok(self.schema)(request, writer)
                 else:

@@ -183,6 +183,16 @@ def test_batch_with_failures_and_malformed_lines(example_url: str, tmp_path: pat
     }  # type: ignore[index]
     assert errors[20]["type"] == errors[30]["type"] == "ArgumentError"  # type: ignore[index]
     assert errors[20]["error_code"] == 400  # type: ignore[index]
+    # Every rejected line is named, whatever the reason: not JSON, not an object, an unknown
+    # argument, refused by the server.
+    assert errors[5]["message"].startswith("line 6 is not valid JSON")  # type: ignore[index]
+    assert errors[30]["message"] == (  # type: ignore[index]
+        "line 31: add() batch inputs must be dicts of arguments, not list"
+    )
+    assert errors[20]["message"].startswith("line 21: ")  # type: ignore[index]
+    assert errors[12]["message"].startswith("line 13: ")  # type: ignore[index]
+    for line in (13, 21, 31):
+        assert f"asyncbento batch: line {line}: rejected input: " in result.stderr
 
 
 def test_batch_outputs_json_cannot_hold(example_url: str, tmp_path: pathlib.Path) -> None:

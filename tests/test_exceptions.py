@@ -88,3 +88,12 @@ def test_exception_for_status_fallbacks() -> None:
     assert exc.exception_for_status(400) is exc.InvalidArgument
     assert exc.exception_for_status(418) is exc.BentoMLException
     assert exc.exception_for_status(507) is exc.InternalServerError
+
+
+def test_readiness_timeout_is_service_unavailable_and_timeout_error() -> None:
+    error = exc.ReadinessTimeout("Server is not ready after 2 seconds")
+    assert isinstance(error, exc.ServiceUnavailable) and isinstance(error, TimeoutError)
+    assert not isinstance(error, exc.TransportError)  # an answer came: 503, as BentoML says
+    assert error.error_code is HTTPStatus.SERVICE_UNAVAILABLE
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is exc.ReadinessTimeout and copy.message == error.message

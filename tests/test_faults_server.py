@@ -29,7 +29,7 @@ from _misbehaving import (
 )
 from _misbehaving import misbehaving as misbehaving
 
-from asyncbento import RetryPolicy, Timeout
+from asyncbento import ResultStatus, RetryPolicy, Timeout
 from asyncbento import exceptions as exc
 
 FAST = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05)
@@ -302,3 +302,60 @@ async def test_hostile_file_names_stay_in_the_download_dir(
     assert path.resolve().parent == downloads
     assert path.read_bytes() == b"payload"
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [path.name]
+
+
+TASK_ID = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("old_name", "member", "stored", "raised"),
+    [
+        ("success", "COMPLETED", ok({"square": 49}), None),
+        ("failure", "FAILED", error(500, "task blew up"), exc.InternalServerError),
+        (
+            "cancelled",
+            "CANCELED",
+            error(400, f"task {TASK_ID} is not completed yet"),
+            exc.TaskFailed,
+        ),
+    ],
+)
+async def test_task_status_names_of_servers_before_1_4_14(
+    client: Any,
+    misbehaving: MisbehavingServer,
+    old_name: str,
+    member: str,
+    stored: Any,
+    raised: type[exc.BentoMLException] | None,
+) -> None:
+    misbehaving.script("/job/submit", ok({"task_id": TASK_ID, "status": "in_progress"}))
+    misbehaving.script("/job/status", ok({"task_id": TASK_ID, "status": "in_progress"}))
+    misbehaving.default("/job/status", ok({"task_id": TASK_ID, "status": old_name}))
+    misbehaving.default("/job/get", stored)
+    task = await client.job.submit(data={"x": 7})
+    if raised is None:
+        assert await task.wait(timeout=5) == {"square": 49}
+    else:
+        with pytest.raises(raised):
+            await task.wait(timeout=5)
+    assert misbehaving.count("/job/status") == 2
+    assert misbehaving.count("/job/get") == 1
+    status = await task.get_status()
+    assert status is ResultStatus[member]
+    assert status.finished
+
+
+async def test_readiness_wait_that_runs_out_is_a_timeout_error(
+    client_kind: str, misbehaving: MisbehavingServer
+) -> None:
+    misbehaving.ready = False
+    started = time.monotonic()
+    with pytest.raises(TimeoutError) as info:
+        await open_client(client_kind, misbehaving.url, server_ready_timeout=0.5)
+    elapsed = time.monotonic() - started
+    assert isinstance(info.value, exc.ReadinessTimeout)
+    assert isinstance(info.value, exc.ServiceUnavailable)
+    assert info.value.error_code == 503
+    assert info.value.message == "Server is not ready after 0.5 seconds"
+    assert 0.45 <= elapsed < 3.0
+    assert misbehaving.requests == []  # nothing but /readyz was asked
