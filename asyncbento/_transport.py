@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -24,10 +25,21 @@ from .exceptions import (
     TransportError,
 )
 
-# Sessions left behind in a forked child, or by an event loop that has gone (a client used
-# again under a new loop): they must be neither used nor closed from here; keeping a reference
-# stops "unclosed session" warnings at GC.
+# Sessions inherited by a forked child: their sockets and the selector that watches them are
+# shared with the parent, so the child must neither use nor close them; keeping a reference stops
+# their finalisers from touching them. At most one entry per loop per fork.
 _ABANDONED_SESSIONS: list[object] = []
+
+# The current process id, refreshed in a forked child (cheaper than os.getpid() per request).
+_PID = [os.getpid()]
+
+
+def _after_fork() -> None:
+    _PID[0] = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 VerifyLike = bool | str | ssl.SSLContext
 
@@ -130,12 +142,44 @@ def translate_error(exc: BaseException, *, answer_started: bool) -> BentoMLExcep
 TRANSPORT_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
-class Transport:
-    """Owns the aiohttp session; sends requests and returns responses with headers read.
+class _LoopSession:
+    """The session, connection slots and closer that belong to one event loop."""
 
-    The session is made lazily inside the running loop (so a sync client makes it on its
-    background loop). A semaphore sized to the pool bounds requests in flight, so waiting for
-    a free connection happens before, not inside, a request's timeout.
+    __slots__ = ("closer", "loop", "pid", "session", "slots")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
+        self.loop = loop
+        self.session = session
+        self.pid = _PID[0]
+        self.slots: asyncio.Semaphore | None = None
+        self.closer: AsyncGenerator[None, None] | None = None
+
+
+async def _closer(
+    sessions: dict[object, _LoopSession], state: _LoopSession
+) -> AsyncGenerator[None, None]:
+    """Closes its loop's session when the loop shuts down.
+
+    Started once on the session's loop, it registers with that loop's async-generator hooks, so
+    ``asyncio.run()`` (and any loop that runs ``shutdown_asyncgens()``) closes it before the loop
+    closes: the session's sockets are released there, on their own loop, instead of leaking.
+    """
+    try:
+        yield
+    finally:
+        if sessions.get(state.loop) is state:
+            del sessions[state.loop]
+        await state.session.close()
+
+
+class Transport:
+    """Owns the aiohttp sessions; sends requests and returns responses with headers read.
+
+    A session is made lazily inside the running loop (so a sync client makes it on its
+    background loop), one per event loop that uses the client: connections belong to a loop.
+    A session is closed when its loop shuts down (``asyncio.run()`` ending) or when the client
+    is closed. A semaphore sized to the pool bounds requests in flight, so waiting for a free
+    connection happens before, not inside, a request's timeout.
     """
 
     def __init__(
@@ -152,19 +196,20 @@ class Transport:
         self._limits = limits
         self._ssl = ssl_option(verify)
         self._trust_env = trust_env
-        self._session: aiohttp.ClientSession | None = None
-        self._slots: asyncio.Semaphore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the session belongs to
+        self._sessions: dict[object, _LoopSession] = {}  # by event loop
+        self._last: _LoopSession | None = None  # the one used last: the hot path's shortcut
         self.closed = False
 
     def url(self, path: str) -> URL:
         """Absolute URL object for a route, built once and reused by every call."""
         return URL(self.base_url + path)
 
-    def _open_session(self) -> aiohttp.ClientSession:
-        """A new session on the running loop (the first one, or after a change of loop)."""
-        self._abandon_session()
-        self._loop = asyncio.get_running_loop()
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The session used last (``None`` before the first request)."""
+        return None if self._last is None else self._last.session
+
+    def _new_session(self) -> aiohttp.ClientSession:
         connector: aiohttp.BaseConnector
         common: dict[str, Any] = {
             "limit": self._limits.max_connections,
@@ -175,15 +220,38 @@ class Transport:
             connector = aiohttp.UnixConnector(path=self.socket_path, **common)
         else:
             connector = aiohttp.TCPConnector(ssl=self._ssl, **common)
-        self._slots = asyncio.Semaphore(self._limits.in_flight)
-        self._session = aiohttp.ClientSession(
+        return aiohttp.ClientSession(
             connector=connector,
             headers=self._headers,
             trust_env=self._trust_env,
             auto_decompress=True,
             timeout=aiohttp.ClientTimeout(total=None),
         )
-        return self._session
+
+    async def _session_for(self, loop: asyncio.AbstractEventLoop) -> _LoopSession:
+        """This loop's session: the first use, a change of loop (a second ``asyncio.run``,
+        another thread's loop) or a forked child."""
+        state = self._sessions.get(loop)
+        if state is None or state.pid != _PID[0]:
+            self._forget_dead_loops()
+            state = _LoopSession(loop, self._new_session())
+            state.slots = asyncio.Semaphore(self._limits.in_flight)
+            state.closer = _closer(self._sessions, state)
+            self._sessions[loop] = state
+            await anext(state.closer)  # registers it with the loop's shutdown
+        self._last = state
+        return state
+
+    def _forget_dead_loops(self) -> None:
+        pid = _PID[0]
+        for loop, state in list(self._sessions.items()):
+            if state.pid != pid:  # inherited from the parent process: never touch it
+                _ABANDONED_SESSIONS.append(state.session)
+                del self._sessions[loop]
+            elif state.loop.is_closed():
+                # Closed without shutting down its async generators: nothing can run on it
+                # now; dropping the session lets its sockets be closed when it is collected.
+                del self._sessions[loop]
 
     async def start(
         self,
@@ -201,16 +269,15 @@ class Transport:
         """
         if self.closed:
             raise RuntimeError("the client is closed")
-        session = self._session
-        if session is None or self._loop is not asyncio.get_running_loop():
-            # First use, or a client used again under a new event loop (a second asyncio.run):
-            # the old session's connections belong to the old loop.
-            session = self._open_session()
-        slots = self._slots
+        loop = asyncio.get_running_loop()
+        state = self._last
+        if state is None or state.loop is not loop or state.pid != _PID[0]:
+            state = await self._session_for(loop)
+        slots = state.slots
         assert slots is not None
         await slots.acquire()
         try:
-            return await session.request(
+            return await state.session.request(
                 method, url, data=data, headers=headers, params=params, timeout=timeout
             )
         except TRANSPORT_FAILURES as exc:
@@ -227,8 +294,12 @@ class Transport:
             response.release()
         else:
             response.close()
-        if self._slots is not None:
-            self._slots.release()
+        state = self._last
+        loop = asyncio.get_running_loop()
+        if state is None or state.loop is not loop:
+            state = self._sessions.get(loop)
+        if state is not None and state.slots is not None:
+            state.slots.release()
 
     async def read(self, response: aiohttp.ClientResponse) -> bytes:
         """Read a whole response body, translating transport failures."""
@@ -237,20 +308,24 @@ class Transport:
         except TRANSPORT_FAILURES as exc:
             raise translate_error(exc, answer_started=True) from exc
 
-    def _abandon_session(self) -> None:
-        # A session whose loop is gone (or in another process) cannot be closed from here; it
-        # is kept referenced so that its finaliser does not warn about it.
-        if self._session is not None:
-            _ABANDONED_SESSIONS.append(self._session)
-        self._session = None
-        self._slots = None
-        self._loop = None
-
     async def close(self) -> None:
-        """Close the session and its connections; safe to call twice."""
+        """Close the sessions and their connections; safe to call twice.
+
+        The running loop's session is closed here; another live loop's is closed on that loop
+        (not waited for: that loop may be waiting on this one).
+        """
         self.closed = True
-        if self._session is not None and self._loop is not asyncio.get_running_loop():
-            self._abandon_session()  # made under another loop: nothing to close here
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        self._last = None
+        self._forget_dead_loops()
+        current = asyncio.get_running_loop()
+        for state in list(self._sessions.values()):
+            if state.closer is None:
+                continue
+            if state.loop is current:
+                await state.closer.aclose()
+            else:
+                asyncio.run_coroutine_threadsafe(_shut(state.closer), state.loop)
+
+
+async def _shut(closer: AsyncGenerator[None, None]) -> None:
+    await closer.aclose()

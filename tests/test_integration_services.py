@@ -119,6 +119,6 @@ def test_sync_client_created_in_a_thread_pool(example_url: str) -> None:
 
 async def test_async_client_reused_across_many_tasks(example_url: str) -> None:
     async with AsyncHTTPClient(example_url) as client:
-        session = client._core.transport._session
+        session = client._core.transport.session
         await asyncio.gather(*(client.add(i, 0) for i in range(300)))
-        assert client._core.transport._session is session
+        assert client._core.transport.session is session

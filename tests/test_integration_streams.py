@@ -71,7 +71,7 @@ async def test_many_early_exits_do_not_grow_the_pool(example_url: str) -> None:
             async for _chunk in stream:
                 break
             await stream.aclose()
-        connector = client._core.transport._session.connector
+        connector = client._core.transport.session.connector
         assert len(connector._acquired) == 0
         open_connections = sum(len(v) for v in connector._conns.values())
         assert open_connections <= client._core.transport._limits.max_connections
@@ -90,7 +90,7 @@ async def test_cancelling_the_consumer_releases_the_connection(example_url: str)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        connector = client._core.transport._session.connector
+        connector = client._core.transport.session.connector
         assert len(connector._acquired) == 0
         assert await client.add(3, 3) == 6
 

@@ -77,5 +77,5 @@ async def test_pool_limit_bounds_connections(example_url: str) -> None:
     limits = Limits(max_connections=4)
     async with AsyncHTTPClient(example_url, limits=limits) as client:
         await asyncio.gather(*(client.slow(delay=0.2) for _ in range(20)))
-        connector = client._core.transport._session.connector
+        connector = client._core.transport.session.connector
         assert sum(len(v) for v in connector._conns.values()) <= 4

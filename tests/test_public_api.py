@@ -49,10 +49,10 @@ def test_token_never_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_no_io_in_constructor() -> None:
     # Nothing listens on port 9; a constructor that connected would fail or hang.
     client = AsyncHTTPClient("http://127.0.0.1:9", server_ready_timeout=0)
-    assert client._core.transport._session is None
+    assert client._core.transport.session is None
     deferred = client.summarize  # before set-up: a stand-in that sets up when awaited
     assert "not set up yet" in repr(deferred)
-    assert client._core.transport._session is None
+    assert client._core.transport.session is None
 
 
 @pytest.mark.parametrize(

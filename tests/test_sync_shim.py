@@ -111,7 +111,7 @@ def test_stream_crosses_one_item_at_a_time_and_releases(example_url: str) -> Non
         first = next(stream)
         assert first.startswith("tok0")
         stream.close()
-        connector = client._async._core.transport._session.connector
+        connector = client._async._core.transport.session.connector
         assert len(connector._acquired) == 0
         for _ in range(50):
             for _chunk in client.stream_async(n=1000):
