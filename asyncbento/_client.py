@@ -231,6 +231,8 @@ class AsyncEndpointMethod:
                     f"this server does not support cancelling tasks ({exc.message}); "
                     "the task may keep running to the end",
                     body=exc.body,
+                    request_id=exc.request_id,
+                    trace_id=exc.trace_id,
                 ) from exc
             raise
 
@@ -687,6 +689,8 @@ class AsyncHTTPClient:
                 f"Failed to fetch schema from {redact_url(self._core.url)}: {exc.message}",
                 error_code=exc.error_code,
                 body=exc.body,
+                request_id=exc.request_id,
+                trace_id=exc.trace_id,
             )
             failure.status = exc.status
             raise failure from exc

@@ -171,6 +171,10 @@ def error_message(body: bytes, content_type: str | None, status: int, reason: st
     return text[:_MAX_MESSAGE]
 
 
+REQUEST_ID_HEADER = "X-BentoML-Request-ID"
+TRACE_ID_HEADER = "X-BentoML-Trace-ID"
+
+
 def error_from_answer(
     status: int, reason: str, body: bytes, headers: Mapping[str, str]
 ) -> BentoMLException:
@@ -180,7 +184,13 @@ def error_from_answer(
     cls = exception_for_status(status)
     if status == 400 and "not completed yet" in message:
         cls = TaskNotCompleted
-    exc = cls(message, error_code=status, body=_body_text(body))
+    exc = cls(
+        message,
+        error_code=status,
+        body=_body_text(body),
+        request_id=headers.get(REQUEST_ID_HEADER),
+        trace_id=headers.get(TRACE_ID_HEADER),
+    )
     exc.status = status
     exc.retry_after = parse_retry_after(headers.get("Retry-After"))
     return exc

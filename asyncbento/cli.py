@@ -15,12 +15,15 @@ endpoint takes ``value=...`` or ``--json`` with any JSON value.
 endpoint). It writes one line per input, in completion order, flushed as results arrive::
 
     {"index": 0, "output": ...}
-    {"index": 1, "error": {"type": "InvalidArgument", "error_code": 400, "message": "..."}}
+    {"index": 1, "error": {"type": "InvalidArgument", "error_code": 400, "message": "...",
+                           "request_id": "81dbff7a2ecd6553"}}
 
 ``index`` is the input's 0-based line number. A line that is not JSON, blank lines included, is
 reported on stderr with its line number and recorded as that index's error, never skipped; so is
 every other rejected input (JSON that is not an object of arguments, an unknown argument, a 400
 from the server): its error message starts with ``line N:``.
+``request_id`` (and ``trace_id``) are in a record when the server's answer named itself, to
+find the failure in the server's log.
 Outputs that JSON cannot hold are converted: paths and images to their saved path, bytes to
 base64, numpy values to lists. ``--resume`` keeps the successful lines of an earlier run and
 redoes every other input, so that the output ends with exactly one line per input.
@@ -90,15 +93,26 @@ def to_json(value: Any) -> bytes:
 
 
 def error_record(error: BaseException, line: int | None = None) -> dict[str, Any]:
-    """How a failed input is written: its type, error code (if any) and message.
+    """How a failed input is written: its type, error code (if any) and message, and the
+    server's ``request_id`` / ``trace_id`` when its answer had them.
 
     With ``line`` (1-based), a rejected input's message starts with its line number.
     """
-    code = int(error.error_code) if isinstance(error, BentoMLException) else None
-    message = str(error)
+    if not isinstance(error, BentoMLException):
+        return {"type": type(error).__name__, "error_code": None, "message": str(error)}
+    message = error.message
     if _rejected(error) and line is not None:
         message = f"line {line}: {message}"
-    return {"type": type(error).__name__, "error_code": code, "message": message}
+    record: dict[str, Any] = {
+        "type": type(error).__name__,
+        "error_code": int(error.error_code),
+        "message": message,
+    }
+    if error.request_id is not None:
+        record["request_id"] = error.request_id
+    if error.trace_id is not None:
+        record["trace_id"] = error.trace_id
+    return record
 
 
 def _rejected(error: BaseException) -> bool:

@@ -3,7 +3,8 @@
 Every error a client raises is a :class:`BentoMLException`, with the same class names as
 ``bentoml.exceptions`` so that code written for BentoML's own clients keeps working::
 
-    BentoMLException                 error_code: HTTPStatus, message: str, body: str | None
+    BentoMLException                 error_code: HTTPStatus, message: str, body: str | None,
+                                     request_id / trace_id: str | None (the server's answer ids)
     ├── InvalidArgument              400
     │   ├── BadInput                 400, found by the client before sending (never by status)
     │   │   ├── ArgumentError        also TypeError: a wrong or unencodable argument
@@ -35,6 +36,10 @@ Every error a client raises is a :class:`BentoMLException`, with the same class 
 
 Any status without a class of its own maps to the nearest: other 4xx to ``BentoMLException``
 itself (with that ``error_code``), other 5xx to ``InternalServerError``.
+
+An error made from a server's answer keeps the ids the server gave it (``X-BentoML-Request-ID``,
+and ``X-BentoML-Trace-ID`` when the server sends it) and shows them in ``str()``, so that the
+failure can be found in the server's log (its lines say ``span=<request_id>``).
 """
 
 from __future__ import annotations
@@ -87,6 +92,9 @@ class BentoMLException(Exception):
         attempts: How many attempts were made before giving up (1 without retries).
         retry_after: Seconds the server asked us to wait (``Retry-After``), if it said.
         status: The HTTP status of the answer behind this error (``None`` when there was none).
+        request_id: The server's ``X-BentoML-Request-ID`` for the answer behind this error
+            (``None`` when there was no answer or the header was absent).
+        trace_id: The server's ``X-BentoML-Trace-ID``, when it sends one.
     """
 
     error_code: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
@@ -98,18 +106,25 @@ class BentoMLException(Exception):
         *,
         error_code: HTTPStatus | int | None = None,
         body: str | None = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if error_code is not None:
             self.error_code = _as_status(error_code)
         self.body = body
+        self.request_id = request_id
+        self.trace_id = trace_id
         self.attempts = 1
         self.retry_after: float | None = None
         self.status: int | None = None
 
     def __str__(self) -> str:
-        return self.message
+        if self.request_id is None and self.trace_id is None:
+            return self.message
+        ids = (("request_id", self.request_id), ("trace_id", self.trace_id))
+        return f"{self.message} ({', '.join(f'{k}={v}' for k, v in ids if v is not None)})"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, error_code={int(self.error_code)})"
@@ -118,7 +133,15 @@ class BentoMLException(Exception):
         # Keep error_code and body across pickling (process pools, Ray workers).
         return (
             _rebuild,
-            (type(self), self.message, int(self.error_code), self.body, self.attempts),
+            (
+                type(self),
+                self.message,
+                int(self.error_code),
+                self.body,
+                self.attempts,
+                self.request_id,
+                self.trace_id,
+            ),
         )
 
 
@@ -131,10 +154,18 @@ def _as_status(code: HTTPStatus | int) -> HTTPStatus:
 
 
 def _rebuild(
-    cls: type[BentoMLException], message: str, error_code: int, body: str | None, attempts: int
+    cls: type[BentoMLException],
+    message: str,
+    error_code: int,
+    body: str | None,
+    attempts: int,
+    request_id: str | None = None,
+    trace_id: str | None = None,
 ) -> BentoMLException:
     exc = cls.__new__(cls)
-    BentoMLException.__init__(exc, message, error_code=error_code, body=body)
+    BentoMLException.__init__(
+        exc, message, error_code=error_code, body=body, request_id=request_id, trace_id=trace_id
+    )
     exc.attempts = attempts
     return exc
 

@@ -70,7 +70,12 @@ def _error_for(code: int, message: str) -> Exception:
     return BentoMLException(message, error_code=HTTPStatus(code))
 
 
-@bentoml.service(name="example_service", threads=8, traffic={"timeout": 120})
+@bentoml.service(
+    name="example_service",
+    threads=8,
+    traffic={"timeout": 120},
+    http={"response": {"trace_id": True}},  # answers also carry X-BentoML-Trace-ID
+)
 class ExampleService:
     # ------------------------------------------------------------------ JSON in and out
 
@@ -253,6 +258,20 @@ class ExampleService:
     @bentoml.api
     def fail(self, code: int = 500, message: str = "boom") -> str:
         raise _error_for(code, message)
+
+    # ------------------------------------------------------------------ request context
+
+    @bentoml.api
+    def echo_headers(self, names: list[str], ctx: bentoml.Context) -> dict[str, t.Any]:
+        """The request headers asked for by name, and the trace the server ran this call in."""
+        from opentelemetry import trace
+
+        span = trace.get_current_span().get_span_context()
+        return {
+            "headers": {name: ctx.request.headers.get(name) for name in names},
+            "trace_id": format(span.trace_id, "032x") if span.is_valid else None,
+            "span_id": format(span.span_id, "016x") if span.is_valid else None,
+        }
 
     # ------------------------------------------------------------------ tasks
 

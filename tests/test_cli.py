@@ -8,6 +8,7 @@ import io
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -125,7 +126,9 @@ def test_call_forms(example_url: str, tmp_path: pathlib.Path) -> None:
 def test_call_errors_and_usage(example_url: str) -> None:
     failed = run("call", example_url, "fail", "code=404", "message=gone")
     assert failed.returncode == 1
-    assert "NotFound: gone" in failed.stderr
+    assert re.search(
+        r"NotFound: gone \(request_id=[0-9a-f]{16}, trace_id=[0-9a-f]{32}\)", failed.stderr
+    )
     unknown = run("call", example_url, "nope")
     assert unknown.returncode == 2 and "no endpoint 'nope'" in unknown.stderr
     for words in (
@@ -180,7 +183,12 @@ def test_batch_with_failures_and_malformed_lines(example_url: str, tmp_path: pat
         "type": "InvalidArgument",
         "error_code": 400,
         "message": errors[12]["message"],
+        "request_id": errors[12]["request_id"],  # the server's ids, to find it in its log
+        "trace_id": errors[12]["trace_id"],
     }  # type: ignore[index]
+    assert re.fullmatch(r"[0-9a-f]{16}", errors[12]["request_id"])  # type: ignore[index]
+    assert re.fullmatch(r"[0-9a-f]{32}", errors[12]["trace_id"])  # type: ignore[index]
+    assert "request_id" not in errors[20]  # type: ignore[operator] - found before sending
     assert errors[20]["type"] == errors[30]["type"] == "ArgumentError"  # type: ignore[index]
     assert errors[20]["error_code"] == 400  # type: ignore[index]
     # Every rejected line is named, whatever the reason: not JSON, not an object, an unknown

@@ -80,6 +80,10 @@ def test_pickle_keeps_fields() -> None:
         '{"error": "gone"}',
         3,
     )
+    named = exc.InternalServerError("boom", request_id="81dbff7a2ecd6553", trace_id="9d78" * 8)
+    named_copy = pickle.loads(pickle.dumps(named))
+    assert (named_copy.request_id, named_copy.trace_id) == ("81dbff7a2ecd6553", "9d78" * 8)
+    assert str(named_copy) == f"boom (request_id=81dbff7a2ecd6553, trace_id={'9d78' * 8})"
     lost = pickle.loads(pickle.dumps(exc.ConnectionLost("x", before_response=True)))
     assert isinstance(lost, exc.ConnectionLost)
 
