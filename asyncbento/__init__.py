@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 from . import exceptions
 from ._client import AsyncEndpointMethod, AsyncHTTPClient
 from ._config import NOT_GIVEN, Limits, RetryPolicy, Timeout
+from ._response import Response
 from ._schema import Endpoint
 from ._streaming import ServerSentEvent
 from ._sync import SyncEndpointMethod, SyncHTTPClient, Task
@@ -29,6 +30,7 @@ __all__ = [
     "BentoMLException",
     "Endpoint",
     "Limits",
+    "Response",
     "ResultStatus",
     "RetryPolicy",
     "ServerSentEvent",

@@ -31,6 +31,8 @@ from ._config import (
     _NotGiven,
 )
 from ._deferred import DeferredCall, DeferredEndpoint, after_setup
+from ._request import Params, send_request
+from ._response import Response
 from ._retry import call_with_retry
 from ._schema import Endpoint, OutputKind, parse_schema
 from ._streaming import ServerSentEvent, SSEParser, TextDecoder, read_chunk
@@ -472,6 +474,50 @@ class AsyncHTTPClient:
         if method is None:
             raise NotFound(f"endpoint {name!r} not found in the service")
         return method(*args, **kwargs)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        content: str | bytes | None = None,
+        data: Any = None,
+        timeout: TimeoutLike | _NotGiven = NOT_GIVEN,
+    ) -> Response:
+        """Send a request to any route of the service (``/metrics``, mounted apps, ...).
+
+        It goes through this client's connections, headers (token included), timeout and retry
+        policy; statuses are retried only for GET, HEAD and OPTIONS.
+
+        Args:
+            method: The HTTP method, e.g. ``"GET"``.
+            url: A path of the service (``"/readyz"``), or an absolute URL on its origin.
+            params: Query parameters.
+            headers: Headers for this request only.
+            json: A value to send as a JSON body.
+            content: A raw body (``str`` is sent as UTF-8).
+            data: A dict sent as a form (``application/x-www-form-urlencoded``), or raw bytes.
+            timeout: Seconds (or a ``Timeout``; ``None``: no limit) instead of the client's.
+
+        Returns:
+            The whole answer, as an :class:`asyncbento.Response`; an error status is returned,
+            not raised (``response.raise_for_status()`` raises it, typed).
+        """
+        return await send_request(
+            self._core.transport,
+            self._options,
+            method,
+            url,
+            params=params,
+            headers=headers,
+            json=json,
+            content=content,
+            data=data,
+            timeout=timeout,
+        )
 
     def with_options(
         self,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._client import AsyncEndpointMethod, AsyncHTTPClient
 from ._config import NOT_GIVEN, RetryPolicy, TimeoutLike, _NotGiven
 from ._portal import get_portal, on_fork_in_child
+from ._response import Response
 from ._schema import Endpoint
 from ._tasks import AsyncTask, ResultStatus
 from ._transport import Transport
@@ -259,6 +260,10 @@ class SyncHTTPClient:
         """
         return _blocking(self._async.call(name, *args, **kwargs))
 
+    def request(self, method: str, url: str, **options: Any) -> Response:
+        """Send a request to any route of the service; as ``AsyncHTTPClient.request``."""
+        return _blocking(self._async.request(method, url, **options))  # type: ignore[no-any-return]
+
     def map(
         self,
         endpoint: str | SyncEndpointMethod,
@@ -366,6 +371,9 @@ class SyncHTTPClient:
 
 SyncHTTPClient.__init__.__signature__ = inspect.signature(  # type: ignore[attr-defined]
     AsyncHTTPClient.__init__
+)
+SyncHTTPClient.request.__signature__ = inspect.signature(  # type: ignore[attr-defined]
+    AsyncHTTPClient.request
 )
 
 

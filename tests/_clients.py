@@ -8,6 +8,7 @@ threaded program would) and makes it awaitable, so that one async test body serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -90,6 +91,16 @@ async def close_client(client: Any) -> None:
         await client.close()
 
 
+@contextlib.asynccontextmanager
+async def opened_client(kind: str, url: str, **options: Any) -> AsyncIterator[Any]:
+    """:func:`open_client` as a context manager that closes the client."""
+    opened = await open_client(kind, url, **options)
+    try:
+        yield opened
+    finally:
+        await close_client(opened)
+
+
 @pytest.fixture(params=["async", "sync"])
 def client_kind(request: pytest.FixtureRequest) -> str:
     """Each integration test runs once per client."""
@@ -99,8 +110,5 @@ def client_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def client(client_kind: str, example_url: str) -> AsyncIterator[Any]:
     """A client of the example service, entered and closed around the test."""
-    opened = await open_client(client_kind, example_url)
-    try:
+    async with opened_client(client_kind, example_url) as opened:
         yield opened
-    finally:
-        await close_client(opened)

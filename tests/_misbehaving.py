@@ -94,7 +94,7 @@ def ok(
                 status,
                 {"Content-Type": content_type, "Content-Length": str(len(data)), **(headers or {})},
             )
-            + data
+            + (b"" if request.method == "HEAD" else data)  # HEAD: the headers only
         )
         await writer.drain()
         return True

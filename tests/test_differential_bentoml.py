@@ -293,3 +293,45 @@ async def test_tasks_match_bentoml(example_url: str, name: str, arguments: dict[
     finally:
         await close_client(our_sync)
     assert theirs == ours == ours_sync
+
+
+REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/readyz", {}),
+    ("GET", "/livez", {}),
+    ("POST", "/v1/math/add", {"json": {"a": 2, "b": 40}}),
+    ("POST", "/summarize", {"json": {"text": "héllo 🙂 日本"}}),
+    ("POST", "/shout", {"content": "quiet", "headers": {"Content-Type": "text/plain"}}),
+    ("POST", "/checked_sqrt", {"json": {"x": -4}}),
+    ("GET", "/no/such/route", {}),
+    ("GET", "/v1/math/add", {}),
+]
+
+
+def _answer(response: Any) -> tuple[Any, ...]:
+    """What code written for BentoML's clients reads from a response."""
+    return (
+        response.status_code,
+        response.is_success,
+        response.is_error,
+        response.content,
+        response.text,
+        response.headers["content-type"],
+    )
+
+
+async def test_request_matches_bentoml(example_url: str) -> None:
+    with BentoSyncClient(example_url) as their_sync:
+        theirs = [_answer(their_sync.request(m, u, **o)) for m, u, o in REQUESTS]
+    _drop_downloads(their_sync)
+    async with BentoAsyncClient(example_url) as their_async:
+        theirs_async = [_answer(await their_async.request(m, u, **o)) for m, u, o in REQUESTS]
+    _drop_downloads(their_async)
+    assert theirs == theirs_async
+    assert [answer[0] for answer in theirs] == [200, 200, 200, 200, 200, 400, 404, 405]
+    for kind in ("async", "sync"):
+        ours = await open_client(kind, example_url)
+        try:
+            answers = [_answer(await ours.request(m, u, **o)) for m, u, o in REQUESTS]
+        finally:
+            await close_client(ours)
+        assert answers == theirs, kind

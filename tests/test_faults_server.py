@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _clients import close_client, open_client
+from _clients import close_client, open_client, opened_client
 from _misbehaving import (
     MisbehavingServer,
     chunks,
@@ -39,13 +39,10 @@ FAST = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05)
 async def client(
     client_kind: str, misbehaving: MisbehavingServer, tmp_path: pathlib.Path
 ) -> AsyncIterator[Any]:
-    opened = await open_client(
+    async with opened_client(
         client_kind, misbehaving.url, retry=FAST, timeout=5, download_dir=tmp_path / "dl"
-    )
-    try:
+    ) as opened:
         yield opened
-    finally:
-        await close_client(opened)
 
 
 async def test_reset_before_response_is_retried(
