@@ -19,7 +19,7 @@ from yarl import URL
 
 from . import __version__
 from ._body import Body, build_body
-from ._codec import JSON_DECODER, decode_body, error_from_answer
+from ._codec import JSON_DECODER, decode_body, decode_json, error_from_answer
 from ._config import (
     DEFAULT_LIMITS,
     DEFAULT_RETRY,
@@ -281,7 +281,7 @@ async def _read_task_answer(response: aiohttp.ClientResponse) -> TaskAnswer:
 async def _read_as(response: aiohttp.ClientResponse, decoder: Any, what: str) -> Any:
     body = await response.read()
     try:
-        return decoder.decode(body)
+        return decode_json(body, decoder)
     except msgspec.DecodeError as exc:  # also msgspec.ValidationError: JSON of the wrong shape
         raise ResponseDecodeError(
             f"expected {what} from {response.url.path}: {exc}",

@@ -7,8 +7,9 @@ the user passes such an object (or an endpoint returns a tensor).
 from __future__ import annotations
 
 import html
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -17,6 +18,7 @@ from ._retry import parse_retry_after
 from ._schema import OutputKind
 from .exceptions import (
     ArgumentError,
+    ArgumentValueError,
     BentoMLException,
     ResponseDecodeError,
     TaskNotCompleted,
@@ -43,27 +45,78 @@ def _encode_extra(obj: Any) -> Any:
 JSON_ENCODER = msgspec.json.Encoder(enc_hook=_encode_extra)
 JSON_DECODER = msgspec.json.Decoder()
 
+_ENCODE_FAILURES = (TypeError, msgspec.EncodeError, OverflowError, ValueError, RecursionError)
+
+
+def decode_json(data: bytes | str, decoder: Any = JSON_DECODER) -> Any:
+    """Decode JSON with ``decoder``; JSON nested too deeply to decode raises
+    ``msgspec.DecodeError`` like any other bad JSON, never a ``RecursionError``."""
+    try:
+        return decoder.decode(data)
+    except RecursionError:
+        raise msgspec.DecodeError("JSON nested too deeply to decode") from None
+
 
 def encode_json(value: Any, *, endpoint: str, argument: str | None = None) -> bytes:
-    """Encode a request value as JSON; a value that cannot be encoded raises
-    :class:`~asyncbento.exceptions.ArgumentError` (a ``TypeError``) naming its argument."""
+    """Encode a request value as JSON.
+
+    Raises:
+        ArgumentError: a value that cannot be encoded (or is nested too deeply), naming its
+            argument (a ``TypeError``).
+        ArgumentValueError: a NaN or infinite float, which JSON cannot carry (msgspec would
+            send ``null`` in its place), naming its argument (a ``ValueError``).
+    """
     try:
-        return JSON_ENCODER.encode(value)
-    except (TypeError, msgspec.EncodeError, OverflowError, ValueError) as exc:
+        data = JSON_ENCODER.encode(value)
+    except _ENCODE_FAILURES as exc:
         culprit = argument
         if culprit is None and isinstance(value, dict):
-            culprit = _find_unencodable(value)
-        where = f"argument {culprit!r} of {endpoint}()" if culprit else f"the input of {endpoint}()"
-        raise ArgumentError(f"{where} cannot be sent as JSON: {exc}") from exc
+            culprit = _find_culprit(value, _fails_to_encode)
+        if isinstance(exc, RecursionError):
+            exc = ValueError("nested too deeply")
+        raise ArgumentError(f"{where(endpoint, culprit)} cannot be sent as JSON: {exc}") from None
+    # A non-finite float is encoded as null: only an answer with a null in it can hide one.
+    if b"null" in data and _has_non_finite(value):
+        culprit = argument
+        if culprit is None and isinstance(value, dict):
+            culprit = _find_culprit(value, _has_non_finite)
+        raise ArgumentValueError(
+            f"{where(endpoint, culprit)} contains NaN or infinity, which JSON cannot carry "
+            "(it would be sent as null)"
+        )
+    return data
 
 
-def _find_unencodable(values: Mapping[str, Any]) -> str | None:
-    for name, item in values.items():
-        try:
-            JSON_ENCODER.encode(item)
-        except (TypeError, msgspec.EncodeError, OverflowError, ValueError):
-            return name
-    return None
+def where(endpoint: str, argument: str | None) -> str:
+    """How an error message names an argument (or the whole input) of an endpoint."""
+    return f"argument {argument!r} of {endpoint}()" if argument else f"the input of {endpoint}()"
+
+
+def _find_culprit(values: Mapping[str, Any], test: Callable[[Any], bool]) -> str | None:
+    return next((name for name, item in values.items() if test(item)), None)
+
+
+def _fails_to_encode(value: Any) -> bool:
+    try:
+        JSON_ENCODER.encode(value)
+    except _ENCODE_FAILURES:
+        return True
+    return False
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether a NaN or infinite float is anywhere in ``value`` (walked without recursion)."""
+    pending = [msgspec.to_builtins(value, enc_hook=_encode_extra)]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return False
 
 
 def encode_form_value(value: Any, *, endpoint: str, argument: str) -> str:
@@ -99,7 +152,7 @@ def decode_body(kind: OutputKind, body: bytes, content_type: str | None) -> Any:
     if not body and _media_type(content_type) != "application/json":
         return None
     try:
-        data = JSON_DECODER.decode(body)
+        data = decode_json(body)
     except msgspec.DecodeError as exc:
         media = _media_type(content_type)
         if kind is OutputKind.ANY or media.startswith("text/"):
@@ -149,7 +202,7 @@ def error_message(body: bytes, content_type: str | None, status: int, reason: st
     data: Any = None
     if text[:1] in ("{", "["):
         try:
-            data = JSON_DECODER.decode(body)
+            data = decode_json(body)
         except msgspec.DecodeError:
             data = None
     if isinstance(data, list) and data and isinstance(data[0], Mapping):

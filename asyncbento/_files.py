@@ -23,6 +23,7 @@ from urllib.request import url2pathname
 import aiohttp
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
+from ._codec import where
 from ._streaming import read_chunk
 from .exceptions import ArgumentError, ArgumentValueError, InputFileNotFound
 
@@ -68,10 +69,6 @@ def _guess_type(filename: str) -> str | None:
     return mimetypes.guess_type(filename)[0]
 
 
-def _where(endpoint: str, argument: str | None) -> str:
-    return f"argument {argument!r} of {endpoint}()" if argument else f"the input of {endpoint}()"
-
-
 def _is_pil_image(value: object) -> bool:
     module = type(value).__module__
     return module.startswith("PIL.") and hasattr(value, "save") and hasattr(value, "mode")
@@ -84,11 +81,11 @@ async def _path_source(path: pathlib.Path, endpoint: str, argument: str | None) 
         info = await aiofiles.os.stat(path)
     except FileNotFoundError:
         raise InputFileNotFound(
-            f"{_where(endpoint, argument)}: no such file: {str(path)!r}", str(path)
+            f"{where(endpoint, argument)}: no such file: {str(path)!r}", str(path)
         ) from None
     if not stat.S_ISREG(info.st_mode):
         raise InputFileNotFound(
-            f"{_where(endpoint, argument)}: not a regular file: {str(path)!r}", str(path)
+            f"{where(endpoint, argument)}: not a regular file: {str(path)!r}", str(path)
         )
 
     async def stream() -> AsyncIterator[bytes]:
@@ -113,7 +110,7 @@ def _bytes_source(data: bytes, filename: str, content_type: str | None) -> FileS
 
 def _file_object_source(handle: Any, endpoint: str, argument: str | None) -> FileSource:
     if isinstance(handle, io.TextIOBase) or "b" not in getattr(handle, "mode", "b"):
-        raise ArgumentError(f"{_where(endpoint, argument)}: open the file in binary mode ('rb')")
+        raise ArgumentError(f"{where(endpoint, argument)}: open the file in binary mode ('rb')")
     raw_name = getattr(handle, "name", None)
     filename = os.path.basename(raw_name) if isinstance(raw_name, str) else ""
     filename = filename or f"{argument or 'file'}.bin"
@@ -176,7 +173,7 @@ async def prepare_file(value: Any, *, endpoint: str, argument: str | None) -> Fi
             parts = urlsplit(value)
             if parts.netloc not in ("", "localhost"):
                 raise ArgumentValueError(
-                    f"{_where(endpoint, argument)}: remote file:// URL {value!r}"
+                    f"{where(endpoint, argument)}: remote file:// URL {value!r}"
                 )
             return await _path_source(
                 pathlib.Path(url2pathname(unquote(parts.path))), endpoint, argument
@@ -192,7 +189,7 @@ async def prepare_file(value: Any, *, endpoint: str, argument: str | None) -> Fi
     if hasattr(value, "read"):
         return _file_object_source(value, endpoint, argument)
     raise ArgumentError(
-        f"{_where(endpoint, argument)} must be a file: {ACCEPTED_FILE_TYPES}; "
+        f"{where(endpoint, argument)} must be a file: {ACCEPTED_FILE_TYPES}; "
         f"got {type(value).__qualname__}"
     )
 

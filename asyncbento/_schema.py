@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .exceptions import ArgumentError, BentoMLException
+from .exceptions import ArgumentError, BentoMLException, ResponseDecodeError
 
 
 class OutputKind(enum.Enum):
@@ -285,7 +285,10 @@ def parse_schema(document: Any) -> tuple[str, dict[str, Endpoint]]:
     for route in document["routes"]:
         if not isinstance(route, Mapping):
             raise BentoMLException(f"malformed route in /schema.json: {route!r}")
-        endpoint = Endpoint.from_route(route)
+        try:
+            endpoint = Endpoint.from_route(route)
+        except RecursionError:
+            raise ResponseDecodeError("the server's /schema.json is nested too deeply") from None
         endpoints[endpoint.name] = endpoint
     name = document.get("name")
     return (name if isinstance(name, str) else ""), endpoints

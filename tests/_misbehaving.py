@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pathlib
 import socket
 import struct
 import threading
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from _clients import opened_client
+
+from asyncbento import RetryPolicy
 
 
 @dataclass
@@ -320,3 +324,17 @@ class MisbehavingServer:
 def misbehaving() -> Iterator[MisbehavingServer]:
     with MisbehavingServer() as server:
         yield server
+
+
+FAST = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05)
+
+
+@pytest.fixture
+async def misbehaving_client(
+    client_kind: str, misbehaving: MisbehavingServer, tmp_path: pathlib.Path
+) -> AsyncIterator[Any]:
+    """A client of either kind for the ``misbehaving`` server: fast retries, 5 s timeout."""
+    async with opened_client(
+        client_kind, misbehaving.url, retry=FAST, timeout=5, download_dir=tmp_path / "dl"
+    ) as opened:
+        yield opened

@@ -12,12 +12,12 @@ import email.utils
 import logging
 import pathlib
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _clients import close_client, open_client, opened_client
+from _clients import close_client, open_client
 from _misbehaving import (
+    FAST,
     MisbehavingServer,
     chunks,
     error,
@@ -28,21 +28,15 @@ from _misbehaving import (
     truncated,
 )
 from _misbehaving import misbehaving as misbehaving
+from _misbehaving import misbehaving_client as misbehaving_client
 
-from asyncbento import ResultStatus, RetryPolicy, Timeout
+from asyncbento import ResultStatus, Timeout
 from asyncbento import exceptions as exc
-
-FAST = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05)
 
 
 @pytest.fixture
-async def client(
-    client_kind: str, misbehaving: MisbehavingServer, tmp_path: pathlib.Path
-) -> AsyncIterator[Any]:
-    async with opened_client(
-        client_kind, misbehaving.url, retry=FAST, timeout=5, download_dir=tmp_path / "dl"
-    ) as opened:
-        yield opened
+def client(misbehaving_client: Any) -> Any:
+    return misbehaving_client
 
 
 async def test_reset_before_response_is_retried(
