@@ -1,15 +1,26 @@
-"""Bounded-concurrency batch calls: the engine behind ``map``, ``imap`` and ``map_tasks``.
+"""The batch engine behind ``map``, ``imap``, ``map_tasks``, the CLI and Ray: an async callable
+applied to every input of a sync or async iterable, with an adaptive number of calls in flight.
 
-One engine, :func:`run_batch`. A fixed pool of ``concurrency`` worker tasks (never one task per
-input) pulls inputs lazily from a sync or async iterable and calls the endpoint. A window bounds
-how many inputs are pulled but not yet handed to the consumer (``concurrency`` unordered; twice
-that when ordered, the extra being the reorder buffer), so memory stays flat for any number of
-inputs and a consumer that stops early stops the pulling too. Every pulled input ends as a result
-or as an error at its index: nothing is dropped.
+:func:`run_batch` is three parts, each small enough to read alone:
 
-The hand-off between workers and consumer uses a deque and bare futures rather than
-``asyncio.Queue`` / ``Semaphore``: per input that is about a third of the overhead, which matters
-when a batch is millions of small calls.
+- the feeder (:class:`_Source`) pulls inputs lazily and numbers them; inputs the service refused
+  for overload are handed back to it and come out first. It bounds how many inputs are pulled
+  but not yet delivered (``concurrency`` unordered; twice that when ordered, the extra being the
+  reorder buffer), so memory stays flat and a consumer that stops early stops the pulling too;
+- the worker pool (:class:`_Pool`) keeps as many calls in flight as the window
+  (:class:`asyncbento._limiter.Window`) allows, spawning workers only as inputs come (never one
+  task per input, never more workers than calls in flight), and tells the window what each call
+  said of the service's load;
+- the ordering stage (:func:`_delivered`) hands results to the consumer, in completion or input
+  order.
+
+Every pulled input ends as a result or as an error at its index: nothing is dropped, and an
+input refused for overload (429, 503, no connection) is sent again rather than failed, until the
+batch's overload budget (``Adaptive.max_stall``) runs out.
+
+The hand-offs use deques and bare futures rather than ``asyncio.Queue`` / ``Semaphore``: per
+input that is about a third of the overhead, which matters when a batch is millions of small
+calls.
 """
 
 from __future__ import annotations
@@ -28,7 +39,16 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any, Union
 
 from ._deferred import DeferredEndpoint
-from .exceptions import ArgumentError, NotFound
+from ._limiter import DEFAULT_ADAPTIVE, OVERLOAD_STATUSES, Adaptive, Window
+from .exceptions import (
+    ArgumentError,
+    BatchOverloaded,
+    BentoMLException,
+    ConnectError,
+    ConnectTimeout,
+    NotFound,
+    TimeoutException,
+)
 
 if TYPE_CHECKING:
     from ._client import AsyncEndpointMethod, AsyncHTTPClient
@@ -134,11 +154,11 @@ def _join(chunks: list[Any]) -> Any:
 
 
 class _Progress:
-    """A tqdm bar with an error count; tqdm is imported only when a bar is asked for."""
+    """A tqdm bar showing errors, the window and refusals; tqdm is imported only when asked for."""
 
-    __slots__ = ("_bar", "errors")
+    __slots__ = ("_bar", "_shown", "_window", "errors")
 
-    def __init__(self, total: int | None, description: str) -> None:
+    def __init__(self, total: int | None, description: str, window: Window) -> None:
         try:
             from tqdm.auto import tqdm
         except ImportError as error:
@@ -147,20 +167,67 @@ class _Progress:
                 "pip install 'asyncbento[progress]'"
             ) from error
         self.errors = 0
+        self._window = window
+        self._shown: tuple[int, int, int] = (0, 0, 0)
         self._bar = tqdm(total=total, desc=description, unit="call", dynamic_ncols=True)
 
     def update(self, failed: bool) -> None:
-        # tqdm.update is itself a counter until its refresh interval is due.
+        # tqdm.update is itself a counter until its refresh interval is due; the postfix is
+        # rebuilt only when one of its figures changed.
         if failed:
             self.errors += 1
-            self._bar.set_postfix(errors=self.errors, refresh=False)
+        window = self._window
+        shown = (window.size, window.refused, self.errors)
+        if shown != self._shown:
+            self._shown = shown
+            self._bar.set_postfix_str(progress_figures(window, self.errors), refresh=False)
         self._bar.update(1)
 
     def close(self) -> None:
         self._bar.close()
 
 
-# ----------------------------------------------------------------------------- engine
+def progress_figures(window: Window, errors: int) -> str:
+    """What a progress display shows besides the count: window, refusals and errors."""
+    return f"window={window.size}/{window.ceiling} refused={window.refused} errors={errors}"
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def check_concurrency(concurrency: Any) -> int:
+    """``concurrency`` as a validated int.
+
+    Raises:
+        ArgumentError: not an integer (a float, a bool, a string...).
+        ValueError: below 1.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+        raise ArgumentError(
+            f"concurrency must be an integer, not {type(concurrency).__qualname__} "
+            f"({concurrency!r})"
+        )
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    return concurrency
+
+
+def make_window(concurrency: Any, adaptive: bool | Adaptive = True) -> Window:
+    """The window of a batch: ``concurrency`` is the ceiling; ``adaptive=False`` fixes it there.
+
+    Raises:
+        ArgumentError: ``concurrency`` is not an integer, or ``adaptive`` neither a bool nor
+            an :class:`Adaptive`.
+        ValueError: ``concurrency`` is below 1.
+    """
+    ceiling = check_concurrency(concurrency)
+    if adaptive is True:
+        return Window(ceiling, DEFAULT_ADAPTIVE)
+    if adaptive is False:
+        return Window(ceiling, None)
+    if not isinstance(adaptive, Adaptive):
+        raise ArgumentError(f"adaptive must be a bool or asyncbento.Adaptive, not {adaptive!r}")
+    return Window(ceiling, adaptive)
 
 
 def _check_inputs(inputs: Any) -> None:
@@ -182,11 +249,332 @@ def _note(error: BaseException, index: int) -> BaseException:
     return error
 
 
+# ----------------------------------------------------------------------------- the feeder
+
+
+class _Source:
+    """Pulls inputs lazily and numbers them; inputs handed back for overload come out first.
+
+    It also bounds how many inputs are pulled but not yet delivered to the consumer (the
+    buffer): a worker that would pull beyond it waits until the consumer frees a slot, so a
+    slow consumer stops the pulling and memory stays flat.
+    """
+
+    __slots__ = (
+        "_async",
+        "_buffer",
+        "_lock",
+        "_loop",
+        "_next_index",
+        "_outstanding",
+        "_slot_waiters",
+        "_sync",
+        "exhausted",
+        "requeued",
+    )
+
+    def __init__(self, inputs: Inputs, buffer: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._sync: Any = None
+        self._async: Any = None
+        self._lock: asyncio.Lock | None = None
+        if isinstance(inputs, AsyncIterable):
+            self._async = aiter(inputs)
+            self._lock = asyncio.Lock()  # an async iterator must not be entered twice at once
+        else:
+            self._sync = iter(inputs)
+        self._loop = loop
+        self._buffer = buffer
+        self._outstanding = 0  # pulled, not yet delivered
+        self._slot_waiters: deque[asyncio.Future[bool]] = deque()
+        self._next_index = 0
+        self.exhausted = False
+        self.requeued: deque[tuple[int, Any]] = deque()
+
+    @property
+    def done(self) -> bool:
+        """Nothing left to take: the inputs ran out and nothing waits to be sent again."""
+        return self.exhausted and not self.requeued
+
+    async def take(self) -> tuple[int, Any] | None:
+        """The next input to call, with its index; ``None`` once there is none."""
+        if self.requeued:
+            return self.requeued.popleft()  # it kept its slot
+        if self.exhausted:
+            return None
+        if self._outstanding < self._buffer:
+            self._outstanding += 1
+        else:
+            waiter: asyncio.Future[bool] = self._loop.create_future()
+            self._slot_waiters.append(waiter)
+            if not await waiter:
+                return self.requeued.popleft() if self.requeued else None
+        if self._lock is None:
+            item = next(self._sync, _END)
+        else:
+            async with self._lock:
+                item = _END if self.exhausted else await anext(self._async, _END)
+        if item is _END:
+            self._end()
+            return self.requeued.popleft() if self.requeued else None
+        index = self._next_index
+        self._next_index = index + 1
+        return index, item
+
+    def give_back(self, index: int, item: Any) -> None:
+        """Send ``item`` again later (the service refused it for overload)."""
+        self.requeued.append((index, item))
+
+    def release(self) -> None:
+        """The consumer took one result: its slot passes to a waiting worker, or is freed."""
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(True)
+                return
+        self._outstanding -= 1
+
+    def _end(self) -> None:
+        self._outstanding -= 1  # the slot taken for the pull that found the end
+        self.exhausted = True
+        while self._slot_waiters:  # no slot for them: they stop
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(False)
+
+
+# ----------------------------------------------------------------------------- the worker pool
+
+
+class _Requeue(Exception):
+    """Internal: the input was refused for overload and goes back to the source."""
+
+
+class _Pool:
+    """Workers that keep the window's worth of calls in flight, spawned only as inputs come.
+
+    A worker holds a place in the window (a token from :meth:`Window.start`) from before it
+    takes an input until its call ends. A worker without a place waits at the gate; when a call
+    ends, free places are handed to waiting workers, or to a new worker if none waits and the
+    previous new one has already found an input (so a short input never spawns more workers
+    than it has inputs, whatever the ceiling). Finished inputs go to the consumer as
+    ``(index, value, error)``.
+    """
+
+    def __init__(
+        self, call: Call, source: _Source, window: Window, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._call = call
+        self._source = source
+        self._window = window
+        self._loop = loop
+        self._adaptive = window.adaptive
+        self._gate: deque[asyncio.Future[int | None]] = deque()
+        self._spawning = False  # a new worker has not found its input yet
+        self._timer: asyncio.TimerHandle | None = None
+        self._progress_at = loop.time()  # last time an input finished (the stall clock)
+        self.tasks: list[asyncio.Task[None]] = []
+        self.live = 0
+        self.finished: deque[tuple[int, Any, BaseException | None]] = deque()
+        self.consumer: asyncio.Future[None] | None = None
+        self.fatal: BaseException | None = None
+        self.closing = False
+
+    def start(self) -> None:
+        self._fill()
+
+    def wake_consumer(self) -> None:
+        waiter, self.consumer = self.consumer, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fill(self) -> None:
+        """Hand out the window's free places: to waiting workers, else to one new worker."""
+        window, source, gate = self._window, self._source, self._gate
+        while not source.done and window.in_flight < window.size:
+            if self._loop.time() < window.paused_until:
+                self._wake_after_pause()
+                return
+            if gate:
+                waiter = gate.popleft()
+                if not waiter.done():
+                    waiter.set_result(window.start())
+            elif not self._spawning:
+                self._spawning = True
+                self.live += 1
+                self.tasks.append(self._loop.create_task(self._worker(window.start())))
+            else:
+                return
+        if source.done:
+            while gate:  # nothing left for them: they stop
+                waiter = gate.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _wake_after_pause(self) -> None:
+        if self._timer is None and not self.closing:
+            delay = self._window.paused_until - self._loop.time()
+            self._timer = self._loop.call_later(delay, self._after_pause)
+
+    def _after_pause(self) -> None:
+        self._timer = None
+        if not self.closing:
+            self._fill()
+
+    async def close(self) -> None:
+        """Cancel the workers (the batch ended, failed or was left early)."""
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _place(self) -> int | None:
+        """A place in the window for this worker's next call; ``None``: stop."""
+        window = self._window
+        if (
+            window.in_flight < window.size
+            and not self._gate
+            and self._loop.time() >= window.paused_until
+        ):
+            return window.start()
+        waiter: asyncio.Future[int | None] = self._loop.create_future()
+        self._gate.append(waiter)
+        self._fill()  # the source may be done, or the window may have room again
+        return await waiter
+
+    async def _worker(self, token: int | None) -> None:
+        fresh = True  # spawned by _fill, which waits for it to find an input before the next
+        try:
+            while token is not None:
+                job = await self._source.take()
+                if fresh:
+                    fresh = self._spawning = False
+                    if job is not None:
+                        self._fill()  # it found an input: there may be more for another
+                if job is None:
+                    self._window.end()
+                    self._fill()
+                    return
+                await self._run(token, *job)
+                self._fill()
+                token = await self._place()
+        except asyncio.CancelledError as error:
+            if not self.closing and self.fatal is None:
+                # Not our cancellation: something inside a call cancelled it; losing that
+                # input silently would break the promise that every input is accounted for.
+                self.fatal = RuntimeError("a batch call was cancelled from within")
+                self.fatal.__cause__ = error
+            raise
+        except BaseException as error:
+            if self.fatal is None:
+                self.fatal = error  # the inputs iterable raised: a batch cannot go on without it
+            raise
+        finally:
+            self.live -= 1
+            self.wake_consumer()
+
+    async def _run(self, token: int, index: int, item: Any) -> None:
+        """Call one input; its result or error goes to the consumer, or it is re-queued."""
+        try:
+            value = await self._call(item)
+        except Exception as error:  # every input ends as a result or an error
+            failure = self._failure(token, error)
+            if failure is None:
+                self._source.give_back(index, item)
+                return
+            self.finished.append((index, None, failure))
+        else:
+            self._window.success(token)
+            self.finished.append((index, value, None))
+        self._progress_at = self._loop.time()
+        self.wake_consumer()
+
+    def _failure(self, token: int, error: Exception) -> Exception | None:
+        """Tell the window what ``error`` says of the service; the input's error, or ``None``
+        to send the input again."""
+        window = self._window
+        kind = overload_kind(error) if self._adaptive else None
+        if kind is None:
+            window.success(token)  # an answer: the input failed on its own, not for load
+            return error
+        now = self._loop.time()
+        window.overload(token, now, getattr(error, "retry_after", None))
+        if kind is _SIGNAL:
+            return error
+        stalled = now - self._progress_at
+        if stalled <= window.max_stall:
+            return None
+        overloaded = BatchOverloaded(
+            f"the service refused this input for overload ({error}); no input has finished for "
+            f"{stalled:.1f} s, beyond the batch's overload budget (Adaptive.max_stall)",
+            error_code=503,
+        )
+        overloaded.__cause__ = error
+        return overloaded
+
+
+_REQUEUE = "requeue"  # refused, nothing done: send again
+_SIGNAL = "signal"  # overload shown, but the call may have run: the input fails as usual
+
+
+def overload_kind(error: BaseException) -> str | None:
+    """What a failed call says of the service's load: re-queue, a signal only, or nothing."""
+    if isinstance(error, (ConnectError, ConnectTimeout)):
+        return _REQUEUE  # nothing was sent
+    if isinstance(error, BentoMLException) and error.status in OVERLOAD_STATUSES:
+        return _REQUEUE  # refused before any work (BentoML's max_concurrency, scaling)
+    if isinstance(error, TimeoutException):
+        return _SIGNAL
+    return None
+
+
+# ----------------------------------------------------------------------------- the ordering stage
+
+
+async def _delivered(pool: _Pool) -> AsyncGenerator[tuple[int, Any, BaseException | None], None]:
+    """Finished inputs as ``(index, value, error)``, in completion order, until all are done."""
+    finished, loop = pool.finished, asyncio.get_running_loop()
+    while True:
+        if pool.fatal is not None:
+            raise pool.fatal
+        if finished:
+            yield finished.popleft()
+        elif pool.live == 0:
+            return
+        else:
+            pool.consumer = waiter = loop.create_future()
+            await waiter
+
+
+async def _in_order(
+    results: AsyncGenerator[tuple[int, Any, BaseException | None], None],
+) -> AsyncGenerator[tuple[int, Any, BaseException | None], None]:
+    """Results re-ordered by index; early ones wait in a buffer the source's bound keeps small."""
+    early: dict[int, tuple[Any, BaseException | None]] = {}
+    next_out = 0
+    async for index, value, error in results:
+        if index != next_out:
+            early[index] = (value, error)
+            continue
+        yield index, value, error
+        next_out += 1
+        while next_out in early:
+            value, error = early.pop(next_out)
+            yield next_out, value, error
+            next_out += 1
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
 async def run_batch(
     call: Call,
     inputs: Inputs,
     *,
     concurrency: int = 64,
+    adaptive: bool | Adaptive = True,
+    window: Window | None = None,
     ordered: bool = False,
     return_exceptions: bool = False,
     progress: bool = False,
@@ -198,7 +586,12 @@ async def run_batch(
     Args:
         call: What to do with one input.
         inputs: A sync or async iterable, pulled lazily (never listed).
-        concurrency: Calls in flight at once (the number of worker tasks).
+        concurrency: The most calls in flight at once (the window's ceiling).
+        adaptive: Adapt the window to what the service accepts (an :class:`Adaptive` to tune
+            it); ``False`` keeps ``concurrency`` calls in flight and treats an overload like
+            any other failure.
+        window: A window made by :func:`make_window`, to watch it from outside (replaces
+            ``concurrency`` and ``adaptive``).
         ordered: Yield in input order, buffering at most ``concurrency`` early results.
         return_exceptions: Yield a failed input's exception as its result; otherwise the first
             failure is raised and the calls in flight are cancelled.
@@ -207,148 +600,31 @@ async def run_batch(
         total: Number of inputs for the bar's ETA (default: ``len(inputs)`` if it has one).
 
     Raises:
+        ArgumentError: ``concurrency`` is not an integer.
         ValueError: ``concurrency`` is below 1.
         TypeError: ``inputs`` is not an iterable of inputs.
         ImportError: ``progress=True`` without tqdm installed.
     """
-    if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
+    window = make_window(concurrency, adaptive) if window is None else window
     _check_inputs(inputs)
     if total is None and isinstance(inputs, Sized):
         total = len(inputs)
-    bar = _Progress(total, description) if progress else None
+    bar = _Progress(total, description, window) if progress else None
     loop = asyncio.get_running_loop()
-
-    sync_source: Any = None
-    async_source: Any = None
-    pull_lock: asyncio.Lock | None = None
-    if isinstance(inputs, AsyncIterable):
-        async_source = aiter(inputs)
-        pull_lock = asyncio.Lock()  # an async iterator must not be entered twice at once
-    else:
-        sync_source = iter(inputs)
-
-    # Window: inputs pulled but not yet handed to the consumer. A worker needs a slot to pull;
-    # the consumer frees one per result it hands out, passing it straight to a waiting worker.
-    window = 2 * concurrency if ordered else concurrency
-    outstanding = 0
-    slot_waiters: deque[asyncio.Future[bool]] = deque()
-    exhausted = False
-
-    finished: deque[tuple[int, Any, BaseException | None]] = deque()
-    consumer: asyncio.Future[None] | None = None
-    live = 0  # workers still running
-    fatal: BaseException | None = None  # the inputs iterable itself failed
-    closing = False
-    next_index = 0
-
-    def wake_consumer() -> None:
-        nonlocal consumer
-        if consumer is not None:
-            waiter, consumer = consumer, None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def free_slot() -> None:
-        nonlocal outstanding
-        while slot_waiters:
-            waiter = slot_waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(True)  # the slot passes to this worker
-                return
-        outstanding -= 1
-
-    def end_of_inputs() -> None:
-        nonlocal exhausted, outstanding
-        outstanding -= 1  # the slot taken for the pull that found the end
-        if not exhausted:
-            exhausted = True
-            while slot_waiters:  # no slot for them: they stop
-                waiter = slot_waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(False)
-
-    async def worker() -> None:
-        nonlocal outstanding, next_index, live, fatal
-        try:
-            while not exhausted:
-                if outstanding < window:
-                    outstanding += 1
-                else:
-                    waiter: asyncio.Future[bool] = loop.create_future()
-                    slot_waiters.append(waiter)
-                    if not await waiter:
-                        return  # the inputs ran out while this worker waited
-                if pull_lock is None:
-                    item = next(sync_source, _END)
-                else:
-                    async with pull_lock:
-                        item = _END if exhausted else await anext(async_source, _END)
-                if item is _END:
-                    end_of_inputs()
-                    return
-                index = next_index
-                next_index += 1
-                try:
-                    finished.append((index, await call(item), None))
-                except Exception as error:  # every input ends as a result or an error
-                    finished.append((index, None, error))
-                wake_consumer()
-        except asyncio.CancelledError as error:
-            if not closing and fatal is None:
-                # Not our cancellation: something inside a call cancelled it; losing that
-                # input silently would break the promise that every input is accounted for.
-                fatal = RuntimeError("a batch call was cancelled from within")
-                fatal.__cause__ = error
-            raise
-        except BaseException as error:
-            if fatal is None:
-                fatal = error  # the inputs iterable raised: a batch cannot go on without it
-            raise
-        finally:
-            live -= 1
-            wake_consumer()
-
-    count = concurrency if total is None else max(1, min(concurrency, total))
-    live = count
-    workers = [loop.create_task(worker()) for _ in range(count)]
-    early: dict[int, tuple[Any, BaseException | None]] = {}  # ordered mode's reorder buffer
-    next_out = 0
+    source = _Source(inputs, window.ceiling * (2 if ordered else 1), loop)
+    pool = _Pool(call, source, window, loop)
+    pool.start()
+    results = _delivered(pool)
     try:
-        while True:
-            if fatal is not None:
-                raise fatal
-            if not finished:
-                if live == 0:
-                    break
-                consumer = loop.create_future()
-                await consumer
-                continue
-            index, value, error = finished.popleft()
+        async for index, value, error in _in_order(results) if ordered else results:
             if bar is not None:
                 bar.update(error is not None)
             if error is not None and not return_exceptions:
                 raise _note(error, index)
-            if not ordered:
-                free_slot()
-                yield index, (value if error is None else error)
-                continue
-            if index != next_out:
-                early[index] = (value, error)
-                continue
-            while True:
-                free_slot()
-                yield index, (value if error is None else error)
-                next_out += 1
-                if next_out not in early:
-                    break
-                index = next_out
-                value, error = early.pop(index)
+            source.release()
+            yield index, (value if error is None else error)
     finally:
-        closing = True
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await pool.close()
         if bar is not None:
             bar.close()
 
@@ -361,6 +637,7 @@ async def collect(
     return_exceptions: bool,
     progress: bool,
     description: str,
+    adaptive: bool | Adaptive = True,
 ) -> list[Any]:
     """Every result in input order (what ``map`` returns)."""
     # Results arrive in completion order (no head-of-line blocking); each is placed at its
@@ -370,6 +647,7 @@ async def collect(
         call,
         inputs,
         concurrency=concurrency,
+        adaptive=adaptive,
         return_exceptions=return_exceptions,
         progress=progress,
         description=description,

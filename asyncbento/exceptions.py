@@ -21,7 +21,8 @@ Every error a client raises is a :class:`BentoMLException`, with the same class 
     │   ├── BadGateway               502
     │   └── GatewayTimeout           504
     ├── ServiceUnavailable           503
-    │   └── ReadinessTimeout         also TimeoutError: the server was not ready in time
+    │   ├── ReadinessTimeout         also TimeoutError: the server was not ready in time
+    │   └── BatchOverloaded          a batch input refused for overload longer than its budget
     ├── TaskCancelNotSupported       the server refused to cancel a task
     ├── TaskFailed                   a task ended as failed or canceled without an error body
     ├── ResponseDecodeError          a 2xx answer whose body does not match the endpoint's output
@@ -53,6 +54,7 @@ __all__ = [
     "ArgumentValueError",
     "BadGateway",
     "BadInput",
+    "BatchOverloaded",
     "BentoMLException",
     "ConnectError",
     "ConnectTimeout",
@@ -269,6 +271,12 @@ class ServiceUnavailable(BentoMLException):
 class ReadinessTimeout(ServiceUnavailable, TimeoutError):
     """The server did not become ready (``/readyz``) in the time allowed (503, as BentoML's
     clients raise). Also a builtin ``TimeoutError``."""
+
+
+class BatchOverloaded(ServiceUnavailable):
+    """A batch input the service kept refusing for overload (429, 503, no connection) for
+    longer than the batch's overload budget (``Adaptive.max_stall``); the last refusal is its
+    ``__cause__``."""
 
 
 class GatewayTimeout(InternalServerError):

@@ -14,7 +14,8 @@ import pytest
 
 from asyncbento import AsyncHTTPClient, SyncHTTPClient
 from asyncbento import exceptions as exc
-from asyncbento._batch import collect, run_batch
+from asyncbento._batch import collect, make_window, run_batch
+from asyncbento._limiter import Adaptive
 
 # ----------------------------------------------------------------------------- the engine
 
@@ -174,6 +175,163 @@ async def test_progress_bar_counts_errors(capsys: pytest.CaptureFixture[str]) ->
     assert len(results) == 20
     err = capsys.readouterr().err
     assert "20/20" in err and "errors=2" in err
+
+
+class Capped:
+    """A fake service that refuses (429, as BentoML's ``max_concurrency``) beyond ``capacity``."""
+
+    def __init__(self, capacity: int, delay: float = 0.005) -> None:
+        self.capacity = capacity
+        self.delay = delay
+        self.running = 0
+        self.max_running = 0
+        self.refused = 0
+        self.attempts: dict[int, int] = {}
+
+    async def __call__(self, item: int) -> int:
+        self.attempts[item] = self.attempts.get(item, 0) + 1
+        if self.running >= self.capacity:
+            self.refused += 1
+            raise _refusal(429)
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            await asyncio.sleep(self.delay)
+            return item * 2
+        finally:
+            self.running -= 1
+
+
+def _refusal(status: int, retry_after: float | None = None) -> exc.BentoMLException:
+    error = exc.exception_for_status(status)("refused", error_code=status)
+    error.status = status
+    error.retry_after = retry_after
+    return error
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_engine_requeues_refused_inputs_and_loses_none(ordered: bool) -> None:
+    service = Capped(capacity=4)
+    pairs = [pair async for pair in run_batch(service, range(300), concurrency=64, ordered=ordered)]
+    assert sorted(pairs) == [(i, i * 2) for i in range(300)]
+    if ordered:
+        assert [index for index, _ in pairs] == list(range(300))
+    assert service.refused > 0  # the ceiling of 64 was above the capacity...
+    assert service.refused < 300  # ...and the window came down instead of hammering
+    assert service.max_running == 4
+
+
+async def test_engine_honours_retry_after_then_recovers() -> None:
+    calls: list[float] = []
+    loop = asyncio.get_running_loop()
+    refused_once: set[int] = set()
+
+    async def call(item: int) -> int:
+        calls.append(loop.time())
+        if item == 5 and item not in refused_once:
+            refused_once.add(item)
+            raise _refusal(503, retry_after=0.3)
+        await asyncio.sleep(0.001)
+        return item
+
+    started = loop.time()
+    results = await collect(
+        call, range(40), concurrency=8, return_exceptions=False, progress=False, description="t"
+    )
+    assert results == list(range(40))
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    assert max(gaps) >= 0.25  # nothing was sent during the Retry-After
+    assert loop.time() - started < 2
+
+
+async def test_engine_overload_budget_ends_in_a_clear_error() -> None:
+    async def call(item: int) -> int:
+        raise _refusal(429)
+
+    window = make_window(4, Adaptive(max_stall=0.2))
+    started = asyncio.get_running_loop().time()
+    pairs = [
+        pair async for pair in run_batch(call, range(3), window=window, return_exceptions=True)
+    ]
+    assert asyncio.get_running_loop().time() - started < 2
+    assert sorted(index for index, _ in pairs) == [0, 1, 2]
+    for _, error in pairs:
+        assert isinstance(error, exc.BatchOverloaded) and error.error_code == 503
+        assert isinstance(error.__cause__, exc.TooManyRequests)
+        assert "max_stall" in str(error)
+    assert window.refused >= 3
+
+
+async def test_engine_fixed_window_treats_overload_as_a_failure() -> None:
+    service = Capped(capacity=2)
+    results = await collect(
+        service,
+        range(20),
+        concurrency=8,
+        adaptive=False,
+        return_exceptions=True,
+        progress=False,
+        description="t",
+    )
+    failed = [r for r in results if isinstance(r, exc.TooManyRequests)]
+    assert failed and len(failed) == service.refused  # not sent again: exactly as asked
+    assert all(r == i * 2 for i, r in enumerate(results) if not isinstance(r, Exception))
+    assert max(service.attempts.values()) == 1
+
+
+async def test_engine_read_timeouts_shrink_the_window_but_fail_the_input() -> None:
+    async def call(item: int) -> int:
+        if item % 2:
+            raise exc.ReadTimeout("slow", error_code=504)
+        await asyncio.sleep(0.001)
+        return item
+
+    window = make_window(16)
+    results = [
+        pair async for pair in run_batch(call, range(40), window=window, return_exceptions=True)
+    ]
+    assert len(results) == 40
+    assert all(isinstance(v, exc.ReadTimeout) for i, v in results if i % 2)
+    assert window.refused == 20 and window.size < 16
+
+
+async def test_engine_huge_concurrency_spawns_workers_only_for_inputs() -> None:
+    tasks_seen = 0
+
+    async def call(item: int) -> int:
+        nonlocal tasks_seen
+        tasks_seen = max(tasks_seen, len(asyncio.all_tasks()))
+        await asyncio.sleep(0.2)
+        return item
+
+    loop = asyncio.get_running_loop()
+    for adaptive in (True, False):
+        started = loop.time()
+        results = await collect(
+            call,
+            (i for i in range(8)),  # a generator: no len() to cap the workers with
+            concurrency=10**6,
+            adaptive=adaptive,
+            return_exceptions=False,
+            progress=False,
+            description="t",
+        )
+        assert results == list(range(8))
+        assert loop.time() - started < 0.35  # all 8 in flight at once, none waited
+    assert tasks_seen <= 8 + 2  # the calls' workers, the test and at most one spare
+
+
+@pytest.mark.parametrize("concurrency", [2.5, "8", True, None])
+async def test_engine_refuses_non_integer_concurrency(concurrency: Any) -> None:
+    with pytest.raises(exc.ArgumentError, match="concurrency must be an integer"):
+        await collect(
+            Probe(),
+            [1],
+            concurrency=concurrency,
+            return_exceptions=False,
+            progress=False,
+            description="t",
+        )
 
 
 # ----------------------------------------------------------------------------- real service

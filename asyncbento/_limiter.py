@@ -1,0 +1,175 @@
+"""The adaptive window of a batch: how many calls to keep in flight against a service.
+
+Pure bookkeeping, no I/O and no clock of its own (the engine passes ``now``), so that it can be
+driven by a simulated service in tests.
+
+The control law is loss-based AIMD, as in TCP congestion control:
+
+- **Slow start**: the window starts small (``Adaptive.initial``) and grows by one per success,
+  doubling each round trip, until the first overload signal or the ceiling.
+- **Overload** (429, 503, a connection refused or timed out): the window shrinks once per round
+  trip, by half the first time (slow start overshoots by up to 2x) and by ``Adaptive.decrease``
+  afterwards. Refusals of calls sent before the last cut are the same congestion event and do
+  not cut again, so a burst of 429s is one step, not a collapse to 1.
+- **Growth** after the first overload is a binary search, as in BIC-TCP: the window closes half
+  of the gap to the size that was last refused per round trip, then creeps past it by a quarter
+  call per round trip (a probe every 8 round trips: against a service capped at K it sits at K
+  and pays one refusal per probe), and once past it grows again by ``growth`` x window per
+  round trip (the capacity went up). A service capped at 256 recovers from a cut in a few
+  round trips, not the hundreds of plain additive increase.
+- Growth counts only when the window is in use, so a window never runs far ahead of what is
+  in flight; it never leaves ``[1, ceiling]``.
+- **Retry-After** pauses new calls until then (at most ``Adaptive.max_stall``).
+
+Why not a latency gradient (Netflix's Gradient2, TCP Vegas)? In a batch, latency mostly varies
+with the input (a long prompt takes longer than a short one), so a rise in latency is a poor
+sign of overload and would hold or shrink the window for no reason; BentoML says "overloaded"
+plainly instead (429 above ``max_concurrency``, 503 while scaling), and a service that queues
+instead of refusing shows it by timing out, which also shrinks the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+OVERLOAD_STATUSES: Final = frozenset({429, 503})
+"""Statuses that mean "not now": the batch engine re-queues the input instead of failing it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Adaptive:
+    """How a batch adapts its window of calls in flight to what the service accepts.
+
+    Pass ``adaptive=Adaptive(...)`` to ``map``, ``imap`` or ``map_tasks`` (``adaptive=True`` is
+    the default below, ``adaptive=False`` a fixed window of ``concurrency`` calls).
+
+    Args:
+        initial: Window at the start (never above the batch's ``concurrency``).
+        decrease: Factor applied to the window on an overload signal, after the first.
+        growth: Relative growth of a large window per round trip without overload.
+        max_stall: Overload budget in seconds: once the service has refused calls for this
+            long without one input finishing, refused inputs fail with
+            :class:`asyncbento.exceptions.BatchOverloaded` instead of being re-queued.
+    """
+
+    initial: int = 8
+    decrease: float = 0.9
+    growth: float = 0.05
+    max_stall: float = 120.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.initial, bool) or not isinstance(self.initial, int) or self.initial < 1:
+            raise ValueError(f"initial must be an integer of at least 1, got {self.initial!r}")
+        if not 0 < self.decrease < 1:
+            raise ValueError(f"decrease must be between 0 and 1, got {self.decrease!r}")
+        if not 0 <= self.growth <= 1:
+            raise ValueError(f"growth must be between 0 and 1, got {self.growth!r}")
+        if self.max_stall <= 0:
+            raise ValueError("max_stall must be positive")
+
+
+DEFAULT_ADAPTIVE: Final = Adaptive()
+
+_PLATEAU = 0.25  # growth per round trip next to the last refusal: one probe in 8 round trips
+
+
+class Window:
+    """The number of calls a batch may have in flight now.
+
+    ``settings=None`` is a fixed window of ``ceiling`` calls that no signal changes.
+
+    A call is started with :meth:`start`, which returns a token to hand back to :meth:`success`
+    or :meth:`overload` when it ends.
+    """
+
+    __slots__ = (
+        "_cut",
+        "_generation",
+        "_peak",
+        "_settings",
+        "ceiling",
+        "in_flight",
+        "limit",
+        "paused_until",
+        "refused",
+    )
+
+    def __init__(self, ceiling: int, settings: Adaptive | None = DEFAULT_ADAPTIVE) -> None:
+        self.ceiling = ceiling
+        self._settings = settings
+        self.limit = float(ceiling if settings is None else min(ceiling, settings.initial))
+        self.in_flight = 0
+        self.refused = 0  # overload signals seen
+        self.paused_until = 0.0
+        self._generation = 0  # bumped by every cut
+        self._cut = False  # slow start ends at the first cut
+        self._peak = 0.0  # calls in flight when the service last refused one
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the window adapts (``False``: fixed at the ceiling)."""
+        return self._settings is not None
+
+    @property
+    def max_stall(self) -> float:
+        """The overload budget: seconds without progress before refused inputs fail."""
+        return DEFAULT_ADAPTIVE.max_stall if self._settings is None else self._settings.max_stall
+
+    @property
+    def size(self) -> int:
+        """Calls allowed in flight now."""
+        return int(self.limit)
+
+    def has_room(self, now: float) -> bool:
+        """Whether one more call may start now."""
+        return self.in_flight < int(self.limit) and now >= self.paused_until
+
+    def start(self) -> int:
+        """Count a call as in flight; returns its token."""
+        self.in_flight += 1
+        return self._generation
+
+    def end(self) -> None:
+        """A call ended without telling anything about the service (a local error)."""
+        self.in_flight -= 1
+
+    def success(self, token: int) -> None:
+        """A call finished with an answer from the service (good or bad)."""
+        in_use = self.in_flight >= int(self.limit)
+        self.in_flight -= 1
+        settings = self._settings
+        if settings is None:
+            return
+        if token != self._generation or not in_use or self.limit >= self.ceiling:
+            return
+        self.limit = min(float(self.ceiling), self.limit + self._step(settings) / self.limit)
+
+    def _step(self, settings: Adaptive) -> float:
+        """How much the window grows per round trip (a window's worth of successes)."""
+        limit, peak = self.limit, self._peak
+        if not self._cut:
+            return limit  # slow start: double
+        if limit < peak - 1:
+            return min(max(1.0, (peak - limit) / 2), peak - 1 - limit)  # halve the gap
+        if limit < peak + 1:
+            return _PLATEAU  # near where it was refused: probe gently
+        return max(1.0, min(limit - peak, settings.growth * limit))  # the capacity grew
+
+    def overload(self, token: int, now: float, retry_after: float | None = None) -> None:
+        """The service refused a call, or could not be reached in time."""
+        self.in_flight -= 1
+        self.refused += 1
+        settings = self._settings
+        if settings is None:
+            return
+        if retry_after is not None:
+            pause = min(retry_after, settings.max_stall)
+            self.paused_until = max(self.paused_until, now + pause)
+        if token != self._generation:
+            return  # sent before the last cut: the same congestion event
+        factor = settings.decrease if self._cut else 0.5
+        self._peak = float(self.in_flight + 1)  # the refused call made it one too many
+        self.limit = max(1.0, self.limit * factor)
+        self._cut = True
+        self._generation += 1
