@@ -1,21 +1,23 @@
-"""The portal: one event loop per process that every sync client's coroutines run on.
+"""The portal: one daemon thread per process that runs one event loop, all the time.
 
-``Portal.call(coro)`` runs a coroutine on that loop and returns its result; ``Portal.iterate``
-bridges an async generator one item at a time. The caller's context variables are visible to
-the coroutine (it is scheduled with ``call_soon_threadsafe``, which copies the caller's context).
+Every sync client's coroutines run on that loop. ``Portal.call(coro)`` hands a coroutine to the
+loop and blocks until it is done; ``Portal.iterate`` bridges an async generator one item at a
+time. The calling thread never runs the loop: the thread ``asyncbento-portal`` starts with the
+first call and runs the loop until interpreter exit. So between calls the loop keeps working:
+a stream left early is closed at once, idle connections expire on time, and a connection the
+server closes while the program does something else is seen closed before any reuse.
 
-Who runs the loop: a sync call from a thread that runs no event loop of its own *leads*: it
-drives the portal's loop itself until its coroutine is done, so a lone caller pays no thread
-hand-off at all. Calls made while another thread leads (or from a thread that already runs an
-event loop, as in Jupyter) *follow*: they schedule their coroutine and wait, and a background
-daemon thread drives the loop for them whenever no leader does. At most one thread drives the
-loop at a time (``_driver``).
+The coroutine starts in a copy of the caller's context (``call_soon_threadsafe`` copies it), so
+the caller's context variables are visible to it.
 
 Hazards handled here:
-- a call made from inside the portal's loop raises instead of deadlocking;
-- Ctrl-C cancels the coroutine and re-raises ``KeyboardInterrupt``;
-- after ``os.fork()`` the child gets a fresh portal (the parent's threads do not exist there);
-- at interpreter exit the loop is closed after the sync clients have closed (``_sync.py``).
+- a call made from the portal's own thread raises instead of deadlocking;
+- Ctrl-C in the waiting thread cancels the coroutine on the loop and raises
+  ``KeyboardInterrupt`` at once (a stream interrupted mid-item is closed after that item's
+  step has finished cancelling);
+- after ``os.fork()`` the child gets a fresh portal, thread and loop on first use;
+- at interpreter exit one hook runs the registered shutdown coroutines (``on_shutdown``: the
+  sync clients close), then cancels what is left, stops the loop and joins the thread.
 """
 
 from __future__ import annotations
@@ -24,233 +26,176 @@ import asyncio
 import atexit
 import os
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_EXIT_CLEANUP_TIMEOUT = 5.0
-# A leader whose loop has not run for this long lets it take in network events first.
-_IDLE_CHECK_AFTER = 0.001
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+_SHUTDOWN_TIMEOUT = 5.0
 
 
 class Portal:
-    """One event loop, driven by the calling thread or, for followers, a daemon thread."""
+    """One event loop, run by one daemon thread, that sync callers hand coroutines to."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # guards the fields below
-        self._wanted = threading.Condition(self._lock)  # the driver thread waits on it
-        self._driver = threading.Lock()  # held by whichever thread runs the loop
+        self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._pending = 0  # scheduled coroutines not finished yet
-        self._drive_requested = False
-        self._idle: asyncio.Future[None] | None = None
+        self._thread_id: int | None = None
         self._stopped = False  # set at interpreter exit: no new work after that
-        self._idle_since = 0.0  # when a thread last stopped driving the loop
+        self._spawned: set[asyncio.Task[Any]] = set()  # fire-and-forget tasks, kept alive
 
     @property
     def thread(self) -> threading.Thread | None:
-        """The background driver thread, once started."""
+        """The thread that runs the loop, once started."""
         return self._thread
 
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is not None:
-            return loop
+    def _start(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._stopped:
                 raise RuntimeError(
                     "asyncbento's event loop has stopped: the interpreter is exiting"
                 )
             if self._loop is None:
-                self._loop = _new_event_loop()
-            return self._loop
-
-    # ----------------------------------------------------------------- bookkeeping
-
-    def _add_pending(self) -> None:
-        with self._lock:
-            self._pending += 1
-
-    def _done_pending(self) -> None:
-        """Called on the loop when a scheduled coroutine ends."""
-        with self._lock:
-            self._pending -= 1
-            idle = self._idle if self._pending == 0 else None
-        if idle is not None and not idle.done():
-            idle.set_result(None)
-
-    def _request_driver(self) -> None:
-        """Make sure the background thread drives the loop until nothing is pending."""
-        with self._lock:
-            self._drive_requested = True
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._serve, name="asyncbento-portal", daemon=True
+                loop = _new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="asyncbento-portal", daemon=True
                 )
-                self._thread.start()
-            self._wanted.notify()
-
-    def _serve(self) -> None:
-        """The background driver: runs the loop while followers wait."""
-        while True:
-            with self._lock:
-                while not self._drive_requested and not self._stopped:
-                    self._wanted.wait()
-                if self._stopped:
-                    return
-                self._drive_requested = False
-            loop = self._loop
-            assert loop is not None
-            with self._driver:
-                if not loop.is_closed():
-                    loop.run_until_complete(self._drain())
-                self._idle_since = time.monotonic()
-
-    async def _drain(self) -> None:
-        while True:
-            with self._lock:
-                if self._pending <= 0 or self._stopped:
-                    self._idle = None
-                    return
-                idle = self._idle = asyncio.get_running_loop().create_future()
-            await idle
+                thread.start()
+                self._thread, self._thread_id = thread, thread.ident
+                self._loop = loop
+            return self._loop
 
     # ----------------------------------------------------------------- calls
 
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the portal's loop and return its result (or raise its error)."""
-        loop = self._ensure_loop()
-        running = _running_loop()
-        if running is loop:
-            coro.close()
+    def call(self, coro: Awaitable[T]) -> T:
+        """Run ``coro`` on the portal's loop and return its result (or raise its error).
+
+        Raises:
+            RuntimeError: called from the portal's own thread, where it would deadlock.
+            KeyboardInterrupt: Ctrl-C while waiting; the coroutine is cancelled on the loop.
+        """
+        result: T = self._wait(self._submit(coro))
+        return result
+
+    def _submit(self, coro: Awaitable[Any]) -> _Job:
+        loop = self._loop or self._start()
+        if threading.get_ident() == self._thread_id:
+            _discard(coro)
             raise RuntimeError(
                 "a sync asyncbento call was made from inside the client's own event loop, "
                 "where it would deadlock; use AsyncHTTPClient in async code"
             )
-        if running is None and self._driver.acquire(blocking=False):
-            return self._lead(loop, coro)
-        job = _Job(coro, self)
-        self._add_pending()
-        # The coroutine starts in a copy of the caller's context (call_soon copies it).
-        loop.call_soon_threadsafe(job.start, loop)
-        self._request_driver()
+        if self._stopped:
+            _discard(coro)
+            raise RuntimeError("asyncbento's event loop has stopped: the interpreter is exiting")
+        job = _Job(coro, loop)
+        loop.call_soon_threadsafe(job.start)  # runs in a copy of the caller's context
+        return job
+
+    @staticmethod
+    def _wait(job: _Job) -> Any:
         try:
             job.done.acquire()  # interruptible by Ctrl-C in the main thread
-        except KeyboardInterrupt:
-            loop.call_soon_threadsafe(job.cancel)  # the request is abandoned on the loop
+        except BaseException:
+            job.abandon()
             raise
         if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[no-any-return]
-
-    def _lead(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
-        """Drive the loop in this thread (which holds ``_driver``) until ``coro`` is done.
-
-        The coroutine stops the loop itself as it ends, which saves the extra loop pass that
-        ``run_until_complete`` spends on a done-callback.
-        """
-        lead = _Lead(coro, loop)
-        handle: asyncio.Handle | None = None
-        try:
-            if time.monotonic() - self._idle_since >= _IDLE_CHECK_AFTER:
-                # Nobody has run the loop for a while: let its first pass take in what the
-                # network brought meanwhile (a server closing an idle keep-alive connection)
-                # before the request picks a pooled connection, as a running loop would have.
-                handle = loop.call_soon(lead.start)
-            else:
-                lead.start()
-            try:
-                loop.run_forever()
-            except BaseException:
-                task = lead.task
-                if task is None:  # interrupted before the coroutine started
-                    assert handle is not None
-                    handle.cancel()
-                    coro.close()
-                elif not task.done():  # Ctrl-C while leading: let the loop finish the cancel
-                    lead.leading = False
-                    task.cancel()
-                    self._add_pending()
-                    task.add_done_callback(lambda _: self._done_pending())
-                raise
-            assert lead.task is not None
-            return lead.task.result()
-        finally:
-            self._idle_since = time.monotonic()
-            self._driver.release()
-            if self._pending > 0:  # a follower came while we led (it also asks for a driver)
-                self._request_driver()
+            error, job.error = job.error, None
+            raise error
+        return job.result
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """Bridge an async generator into a plain generator, one item at a time.
 
-        Leaving the ``for`` loop early closes the async generator, releasing its connection.
+        Leaving the ``for`` loop early (or dropping the generator) closes the async generator,
+        releasing its connection before ``close()`` returns.
         """
+        job: _Job | None = None
         try:
             while True:
+                job = self._submit(_anext(agen))
                 try:
-                    item = self.call(_anext(agen))
+                    item = self._wait(job)
                 except StopAsyncIteration:
                     return
                 yield item
         finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None and not self._stopped:
-                if _running_loop() is self._loop:
-                    self.spawn(aclose())  # finalised by GC while our loop runs
-                else:
-                    self.call(aclose())
+            self._close_generator(agen, job)
+
+    def _close_generator(self, agen: AsyncIterator[Any], last: _Job | None) -> None:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is None or self._stopped or self._loop is None:
+            return
+        if last is not None and not last.finished:
+            # Interrupted mid-item: close once that step has finished cancelling, without
+            # making the interrupted caller wait.
+            self.spawn(_close_after(last, aclose))
+        elif threading.get_ident() == self._thread_id:
+            self.spawn(aclose())  # dropped and collected on the loop's own thread
+        else:
+            self.call(aclose())
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Start ``coro`` on the loop without waiting for it (used by finalisers)."""
+        """Start ``coro`` on the loop without waiting for it (finalisers, interrupted streams)."""
         loop = self._loop
         if loop is None or loop.is_closed() or self._stopped:
             coro.close()
             return
-        self._add_pending()
 
         def start() -> None:
             task = loop.create_task(coro)
-            task.add_done_callback(lambda _: self._done_pending())
+            self._spawned.add(task)
+            task.add_done_callback(self._spawned.discard)
 
         loop.call_soon_threadsafe(start)
-        if _running_loop() is not loop:
-            self._request_driver()
 
-    def call_with_timeout(self, coro: Coroutine[Any, Any, T], timeout: float) -> T | None:
-        """Like :meth:`call` but give up (returning None) after ``timeout`` seconds."""
-        if self._loop is None or _running_loop() is self._loop:
-            coro.close()
-            return None
-        try:
-            return self.call(asyncio.wait_for(coro, timeout))
-        except asyncio.TimeoutError:
-            return None
+    # ----------------------------------------------------------------- exit
 
-    def shutdown(self) -> None:
-        """Close the loop (async generators first) and end the background thread."""
+    def shutdown(self, before: list[Callable[[], Coroutine[Any, Any, None]]]) -> None:
+        """Run ``before`` (each bounded in time), cancel what is left and stop the loop."""
         with self._lock:
-            loop = self._loop
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive() or loop.is_closed():
             self._stopped = True
-            self._wanted.notify_all()
-        if loop is None or loop.is_closed():
             return
-        if self._driver.acquire(timeout=_EXIT_CLEANUP_TIMEOUT):
-            try:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-            finally:
-                self._driver.release()
+        if threading.get_ident() == self._thread_id:
+            return  # cannot wait for the loop from the loop's own thread
+        job = self._submit(_close_down(before))
+        self._stopped = True  # later calls (from finalisers) are refused, not left waiting
+        job.done.acquire(timeout=_SHUTDOWN_TIMEOUT * (len(before) + 2))
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(_SHUTDOWN_TIMEOUT)
+        if not thread.is_alive():
+            loop.close()
+
+
+async def _close_down(before: list[Callable[[], Coroutine[Any, Any, None]]]) -> None:
+    for hook in before:
+        try:
+            await asyncio.wait_for(hook(), _SHUTDOWN_TIMEOUT)
+        except Exception:  # at exit there is no one left to tell
+            pass
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    rest = [task for task in asyncio.all_tasks() if task is not me]
+    for task in rest:
+        task.cancel()
+    if rest:
+        await asyncio.wait(rest, timeout=_SHUTDOWN_TIMEOUT)
+    await loop.shutdown_asyncgens()
+
+
+async def _close_after(job: _Job, aclose: Callable[[], Awaitable[Any]]) -> None:
+    if job.task is not None:
+        await asyncio.wait([job.task])
+    await aclose()
+
+
+async def _anext(agen: AsyncIterator[T]) -> T:
+    # Called on the loop, so that the loop's async-generator hooks see the generator's first
+    # step (and ``shutdown_asyncgens`` can close it at exit).
+    return await agen.__anext__()
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
@@ -267,81 +212,68 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-class _Lead(Generic[T]):
-    """A leader's coroutine, run as a task that stops the loop the moment it ends."""
-
-    __slots__ = ("coro", "leading", "loop", "task")
-
-    def __init__(self, coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> None:
-        self.coro = coro
-        self.loop = loop
-        self.task: asyncio.Task[T] | None = None
-        self.leading = True  # false once the leader gave up (Ctrl-C): then never stop
-
-    def start(self) -> None:
-        self.task = self.loop.create_task(self._run())  # in a copy of the caller's context
-
-    async def _run(self) -> T:
-        try:
-            return await self.coro
-        finally:
-            if self.leading:
-                self.loop.stop()
+def _discard(awaitable: Awaitable[Any]) -> None:
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()  # a coroutine never started: no "never awaited" warning
 
 
 class _Job:
-    """One coroutine handed to the loop, and how its caller learns that it is done.
+    """One awaitable handed to the loop, and how the waiting thread learns that it is done.
 
-    The follower that handed it over blocks on ``done`` (a plain lock: lighter than a
-    concurrent Future).
+    The caller blocks on ``done`` (a plain lock: lighter than a concurrent Future). The
+    awaitable runs inside a task of :meth:`_run`, which stores the outcome before releasing
+    ``done``, so no done-callback pass is spent.
     """
 
-    __slots__ = ("cancelled", "coro", "done", "error", "portal", "result", "task")
+    __slots__ = ("coro", "done", "error", "finished", "loop", "result", "task")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], portal: Portal) -> None:
+    def __init__(self, coro: Awaitable[Any], loop: asyncio.AbstractEventLoop) -> None:
         self.coro = coro
-        self.portal = portal
+        self.loop = loop
         self.done = threading.Lock()
         self.done.acquire()
         self.result: Any = None
         self.error: BaseException | None = None
-        self.task: asyncio.Task[Any] | None = None
-        self.cancelled = False
+        self.task: asyncio.Task[None] | None = None
+        self.finished = False
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self.cancelled:
-            self.coro.close()
-            self._finished()
-            return
-        self.task = loop.create_task(self.coro)
-        self.task.add_done_callback(self.finish)
+    def start(self) -> None:
+        self.task = self.loop.create_task(self._run())
 
-    def finish(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled():
-            self.error = asyncio.CancelledError()
-        else:
-            self.error = task.exception()
-            if self.error is None:
-                self.result = task.result()
-        self._finished()
+    async def _run(self) -> None:
+        try:
+            self.result = await self.coro
+        except BaseException as error:  # handed to the waiting thread, raised there
+            self.error = error
+        finally:
+            self._finish()
 
-    def _finished(self) -> None:
+    def _finish(self) -> None:
+        self.finished = True
         self.done.release()
-        self.portal._done_pending()
 
-    def cancel(self) -> None:
-        self.cancelled = True
+    def abandon(self) -> None:
+        """The waiting thread gave up (Ctrl-C): cancel the coroutine on the loop.
+
+        Scheduled after ``start`` (callbacks run in order), so the task exists by then.
+        """
+        loop = self.loop
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(self._cancel)
+
+    def _cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
-
-
-async def _anext(agen: AsyncIterator[T]) -> T:
-    return await agen.__anext__()
 
 
 _portal_lock = threading.Lock()
 _portal: Portal | None = None
 _fork_hooks: list[Callable[[], None]] = []
+_shutdown_hooks: list[Callable[[], Coroutine[Any, Any, None]]] = []
+# A parent's portal in a forked child: its thread does not exist there, and its loop shares
+# the parent's selector, so it is neither used nor closed; kept so that nothing finalises it.
+_abandoned: list[Portal] = []
 
 
 def get_portal() -> Portal:
@@ -359,9 +291,16 @@ def on_fork_in_child(hook: Callable[[], None]) -> None:
     _fork_hooks.append(hook)
 
 
+def on_shutdown(hook: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``hook()`` on the loop at interpreter exit, before the loop stops."""
+    _shutdown_hooks.append(hook)
+
+
 def _after_fork_in_child() -> None:
     global _portal, _portal_lock
     _portal_lock = threading.Lock()
+    if _portal is not None:
+        _abandoned.append(_portal)
     _portal = None
     for hook in _fork_hooks:
         hook()
@@ -370,7 +309,7 @@ def _after_fork_in_child() -> None:
 def _shutdown_at_exit() -> None:
     portal = _portal
     if portal is not None:
-        portal.shutdown()
+        portal.shutdown(_shutdown_hooks)
 
 
 if hasattr(os, "register_at_fork"):

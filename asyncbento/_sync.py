@@ -1,112 +1,151 @@
-"""SyncHTTPClient: a thin blocking facade over AsyncHTTPClient.
+"""SyncHTTPClient: a blocking facade generated from AsyncHTTPClient.
 
-Nothing here sends a request or decodes an answer. Every method hands the async client's own
-coroutine to the process-wide portal (``_portal.py``) and waits; streams cross the thread one
-item at a time; async task handles come back wrapped as :class:`Task`. Endpoint methods are
-made by one generic wrapper, :class:`SyncEndpointMethod`.
+Nothing here sends a request or decodes an answer. One generic wrapper, :func:`blocking`,
+turns an async method into a blocking one with the same parameters, defaults and docstring:
+it calls the async original and hands what comes back to the process-wide portal
+(``_portal.py``), whose own thread runs the loop. A coroutine is awaited there; an async
+iterator crosses the thread one item at a time; an async object that comes back (an
+``AsyncTask``, a client view) is wrapped in its sync facade. Each sync class declares its
+methods as ``name = blocking(AsyncClass.name)``, so type checkers see the async method's
+parameters with the blocking result type (a ``ParamSpec``), and a test checks that every
+public async method has its counterpart.
 """
 
 from __future__ import annotations
 
-import atexit
 import inspect
+import re
 import weakref
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 
 from ._client import AsyncEndpointMethod, AsyncHTTPClient
-from ._config import NOT_GIVEN, RetryPolicy, TimeoutLike, _NotGiven
-from ._portal import get_portal, on_fork_in_child
-from ._response import Response
+from ._portal import get_portal, on_fork_in_child, on_shutdown
 from ._schema import Endpoint
-from ._tasks import AsyncTask, ResultStatus
+from ._tasks import AsyncTask
 from ._transport import Transport
 
-if TYPE_CHECKING:
-    from ._batch import Inputs
-
-_EXIT_CLOSE_TIMEOUT = 5.0
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Live sync clients (not views), for closing at exit and resetting after fork.
 _live: weakref.WeakSet[SyncHTTPClient] = weakref.WeakSet()
 
 
-def _blocking(value: Any) -> Any:
-    """Run what an async method returned: await a coroutine, bridge an async generator."""
-    portal = get_portal()
+def _blocking(value: Any, owner: Any = None) -> Any:
+    """Run what an async method returned: await a coroutine, bridge an async iterator."""
     if inspect.iscoroutine(value):
-        return _wrap(portal.call(value))
-    if inspect.isasyncgen(value):
-        return portal.iterate(value)
-    return _wrap(value)
+        value = get_portal().call(value)
+    elif hasattr(value, "__anext__"):
+        return get_portal().iterate(value)
+    elif inspect.isawaitable(value):
+        value = get_portal().call(value)
+    facade = _FACADES.get(type(value))
+    return value if facade is None else facade(value, owner)
 
 
-def _wrap(value: Any) -> Any:
-    return Task(value) if isinstance(value, AsyncTask) else value
+def _unwrap(value: Any) -> Any:
+    """A sync endpoint method passed as an argument (``map(client.add, ...)``) → its async one."""
+    return value._async if isinstance(value, SyncEndpointMethod) else value
+
+
+_ASYNC_NAMES = re.compile(
+    r"\b(AsyncIterator|AsyncGenerator|AsyncTask|AsyncHTTPClient|AsyncEndpointMethod)\b"
+)
+_SYNC_NAMES = {
+    "AsyncIterator": "Iterator",
+    "AsyncGenerator": "Generator",
+    "AsyncTask": "Task",
+    "AsyncHTTPClient": "SyncHTTPClient",
+    "AsyncEndpointMethod": "SyncEndpointMethod",
+}
+
+
+def _sync_annotation(annotation: Any) -> Any:
+    if not isinstance(annotation, str):
+        return annotation
+    return _ASYNC_NAMES.sub(lambda match: _SYNC_NAMES[match.group(1)], annotation)
+
+
+def _sync_signature(original: Callable[..., Any]) -> inspect.Signature:
+    """The async original's signature, with the sync facades' names in its annotations."""
+    signature = inspect.signature(original)
+    parameters = [
+        parameter.replace(annotation=_sync_annotation(parameter.annotation))
+        for parameter in signature.parameters.values()
+    ]
+    return signature.replace(
+        parameters=parameters, return_annotation=_sync_annotation(signature.return_annotation)
+    )
+
+
+@overload
+def blocking(
+    original: Callable[Concatenate[Any, P], Coroutine[Any, Any, AsyncTask]],
+) -> Callable[Concatenate[Any, P], Task]: ...
+@overload
+def blocking(
+    original: Callable[Concatenate[Any, P], AsyncHTTPClient],
+) -> Callable[Concatenate[Any, P], SyncHTTPClient]: ...
+@overload
+def blocking(
+    original: Callable[Concatenate[Any, P], AsyncIterator[T]],
+) -> Callable[Concatenate[Any, P], Iterator[T]]: ...
+@overload
+def blocking(
+    original: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Any, P], T]: ...
+@overload
+def blocking(original: Callable[Concatenate[Any, P], T]) -> Callable[Concatenate[Any, P], T]: ...
+def blocking(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A blocking method made from an async one of the object's ``_async`` counterpart.
+
+    The method has the original's name, parameters, defaults and docstring.
+    """
+    name = original.__name__
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if args:
+            args = tuple(map(_unwrap, args))
+        if kwargs:
+            kwargs = {key: _unwrap(value) for key, value in kwargs.items()}
+        return _blocking(getattr(self._async, name)(*args, **kwargs), self)
+
+    method.__name__ = name
+    method.__qualname__ = _sync_annotation(original.__qualname__)
+    method.__doc__ = original.__doc__
+    method.__signature__ = _sync_signature(original)  # type: ignore[attr-defined]
+    return method
 
 
 class Task:
-    """A submitted task (the sync twin of :class:`asyncbento.AsyncTask`)."""
+    """A submitted task (the sync facade of :class:`asyncbento.AsyncTask`)."""
 
-    __slots__ = ("_task",)
+    __slots__ = ("_async",)
 
     def __init__(self, task: AsyncTask) -> None:
-        self._task = task
+        self._async = task
 
     @property
     def id(self) -> str:
         """The server's task id."""
-        return self._task.id
+        return self._async.id
 
     def __repr__(self) -> str:
-        return repr(self._task).replace("AsyncTask", "Task", 1)
+        return repr(self._async).replace("AsyncTask", "Task", 1)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Task) and other.id == self.id
+        return isinstance(other, Task) and other._async == self._async
 
     def __hash__(self) -> int:
-        return hash(self.id)
+        return hash(self._async)
 
-    def get_status(self) -> ResultStatus:
-        """The task's current status."""
-        return _blocking(self._task.get_status())  # type: ignore[no-any-return]
-
-    def get(self) -> Any:
-        """The task's output, decoded as a direct call's would be.
-
-        Raises:
-            TaskNotCompleted: the task has not finished yet.
-            BentoMLException: the task failed (its own error, typed by status).
-        """
-        return _blocking(self._task.get())
-
-    def cancel(self) -> None:
-        """Ask the server to cancel the task.
-
-        Raises:
-            TaskCancelNotSupported: the server cannot cancel tasks (BentoML's local server).
-        """
-        _blocking(self._task.cancel())
-
-    def retry(self) -> Task:
-        """Run the task's stored input again, as a new task."""
-        return _blocking(self._task.retry())  # type: ignore[no-any-return]
-
-    def wait(self, timeout: float | None = None) -> Any:
-        """Wait until the task finishes and return its output (same as :meth:`result`).
-
-        Args:
-            timeout: Seconds to wait at most (``None``: no limit).
-
-        Raises:
-            TaskTimeout: the task did not finish in time (also a ``TimeoutError``).
-            BentoMLException: the task failed, with its own error.
-        """
-        return _blocking(self._task.wait(timeout))
-
-    def result(self, timeout: float | None = None) -> Any:
-        """Wait until the task finishes and return its output, or raise its error."""
-        return _blocking(self._task.result(timeout))
+    get_status = blocking(AsyncTask.get_status)
+    get = blocking(AsyncTask.get)
+    cancel = blocking(AsyncTask.cancel)
+    retry = blocking(AsyncTask.retry)
+    wait = blocking(AsyncTask.wait)
+    result = blocking(AsyncTask.result)
 
 
 class SyncEndpointMethod:
@@ -129,22 +168,12 @@ class SyncEndpointMethod:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return _blocking(self._async(*args, **kwargs))
 
-    def __getattr__(self, name: str) -> Any:
-        # submit / get_status / get / cancel / retry / events: the async method, made blocking.
-        attribute = getattr(self._async, name)
-        if name.startswith("_") or not callable(attribute):
-            return attribute
-
-        def blocking(*args: Any, **kwargs: Any) -> Any:
-            return _blocking(attribute(*args, **kwargs))
-
-        blocking.__name__ = name
-        blocking.__doc__ = attribute.__doc__
-        return blocking
-
-
-def _unwrap(endpoint: str | SyncEndpointMethod) -> str | AsyncEndpointMethod:
-    return endpoint._async if isinstance(endpoint, SyncEndpointMethod) else endpoint
+    events = blocking(AsyncEndpointMethod.events)
+    submit = blocking(AsyncEndpointMethod.submit)
+    get_status = blocking(AsyncEndpointMethod.get_status)
+    get = blocking(AsyncEndpointMethod.get)
+    cancel = blocking(AsyncEndpointMethod.cancel)
+    retry = blocking(AsyncEndpointMethod.retry)
 
 
 def _close_transport(transport: Transport) -> None:
@@ -158,7 +187,7 @@ class SyncHTTPClient:
 
     Usable at once (no ``with`` needed): the constructor waits for the server and reads its
     schema. It takes exactly the options of :class:`asyncbento.AsyncHTTPClient`, runs the same
-    code on a background event loop, and works in scripts, threads and Jupyter alike.
+    code on asyncbento's event-loop thread, and works in scripts, threads and Jupyter alike.
 
     Args:
         url: The service's address (``http(s)://host:port``, ``host:port`` or a Unix socket).
@@ -177,8 +206,8 @@ class SyncHTTPClient:
         client = AsyncHTTPClient(url, **options)
         self._async = client
         self._finalizer = weakref.finalize(self, _close_transport, client._core.transport)
-        # At exit, _close_all_at_exit closes every client in one pass on the calling thread;
-        # a finaliser run then would need a new thread, which Python 3.12+ refuses at shutdown.
+        # At exit the portal's shutdown closes every client on the loop; a finaliser run then
+        # would have nothing left to do.
         self._finalizer.atexit = False
         _live.add(self)
         try:
@@ -188,11 +217,23 @@ class SyncHTTPClient:
             raise
         self._bind_methods()
 
+    @classmethod
+    def _view(cls, client: AsyncHTTPClient) -> SyncHTTPClient:
+        """A facade of ``client`` (a view made by ``with_options``), not closed at exit."""
+        view = object.__new__(cls)
+        view._async = client
+        view._bind_methods()
+        return view
+
     def _bind_methods(self) -> None:
         for name, method in self._async._methods.items():
             if name != "__call__":
                 attribute = f"api_{name}" if hasattr(type(self), name) else name
                 setattr(self, attribute, SyncEndpointMethod(method))
+
+    if TYPE_CHECKING:
+        # Endpoint methods are set per instance from the service's schema.
+        def __getattr__(self, name: str) -> Any: ...
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncHTTPClient", "SyncHTTPClient", 1)
@@ -204,9 +245,11 @@ class SyncHTTPClient:
         self.close()
 
     def close(self) -> None:
-        """Close the connections. Safe to call twice; downloaded files are kept."""
+        # A closed client makes no call: nothing waits on a loop that may have stopped (exit).
         if not self._async.closed:
             _blocking(self._async.close())
+
+    close.__doc__ = AsyncHTTPClient.close.__doc__
 
     @property
     def closed(self) -> bool:
@@ -228,153 +271,26 @@ class SyncHTTPClient:
         """The service's name from ``/schema.json``."""
         return self._async.service_name
 
-    def is_ready(self, timeout: float | None = None) -> bool:
-        """Whether ``/readyz`` answers 200 now; False when nothing answers.
-
-        Args:
-            timeout: Seconds to wait for the answer (default: the client's timeout).
-        """
-        return _blocking(self._async.is_ready(timeout))  # type: ignore[no-any-return]
-
-    def wait_until_server_ready(self, timeout: float | None = None) -> None:
-        """Poll ``/readyz`` with backoff until it answers 200.
-
-        Args:
-            timeout: Seconds to keep polling (default: ``server_ready_timeout``).
-
-        Raises:
-            ServiceUnavailable: not ready after ``timeout`` seconds.
-        """
-        _blocking(self._async.wait_until_server_ready(timeout))
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the service's ``__call__`` endpoint, if it has one."""
-        return _blocking(self._async(*args, **kwargs))
-
-    def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
-        """Call an endpoint by name, with its own arguments.
-
-        Raises:
-            NotFound: no endpoint of that name (nothing is sent).
-            TypeError: an unknown, missing or duplicate argument (nothing is sent).
-        """
-        return _blocking(self._async.call(name, *args, **kwargs))
-
-    def request(self, method: str, url: str, **options: Any) -> Response:
-        """Send a request to any route of the service; as ``AsyncHTTPClient.request``."""
-        return _blocking(self._async.request(method, url, **options))  # type: ignore[no-any-return]
-
-    def map(
-        self,
-        endpoint: str | SyncEndpointMethod,
-        inputs: Inputs,
-        *,
-        concurrency: int = 64,
-        return_exceptions: bool = False,
-        progress: bool = False,
-    ) -> list[Any]:
-        """Call ``endpoint`` once per input, ``concurrency`` at a time; results in input order.
-
-        Args:
-            endpoint: An endpoint name or method; a root-input endpoint takes each input as
-                its value, any other a dict of arguments per input.
-            inputs: An iterable (or async iterable), pulled lazily.
-            concurrency: Calls in flight at once.
-            return_exceptions: Put a failed input's exception in its place in the results;
-                otherwise the first failure is raised and the calls in flight are cancelled.
-            progress: Show a tqdm progress bar (``pip install 'asyncbento[progress]'``).
-
-        Returns:
-            One result (or exception) per input, in input order.
-        """
-        return _blocking(  # type: ignore[no-any-return]
-            self._async.map(
-                _unwrap(endpoint),
-                inputs,
-                concurrency=concurrency,
-                return_exceptions=return_exceptions,
-                progress=progress,
-            )
-        )
-
-    def imap(
-        self,
-        endpoint: str | SyncEndpointMethod,
-        inputs: Inputs,
-        *,
-        concurrency: int = 64,
-        ordered: bool = False,
-        return_exceptions: bool = False,
-        progress: bool = False,
-    ) -> Iterator[tuple[int, Any]]:
-        """Yield ``(index, result)`` pairs as calls finish (in input order if ``ordered``).
-
-        Memory stays flat for any number of inputs; leaving the loop early stops the batch.
-        Arguments as for :meth:`map`.
-        """
-        return _blocking(  # type: ignore[no-any-return]
-            self._async.imap(
-                _unwrap(endpoint),
-                inputs,
-                concurrency=concurrency,
-                ordered=ordered,
-                return_exceptions=return_exceptions,
-                progress=progress,
-            )
-        )
-
-    def map_tasks(
-        self,
-        endpoint: str | SyncEndpointMethod,
-        inputs: Inputs,
-        *,
-        concurrency: int = 64,
-        return_exceptions: bool = False,
-        progress: bool = False,
-        timeout: float | None = None,
-    ) -> list[Any]:
-        """Submit every input to a task endpoint and collect the results in input order.
-
-        Arguments as for :meth:`map`, plus ``timeout``: seconds to wait for each task's result.
-
-        Raises:
-            TypeError: ``endpoint`` is not a task endpoint (before anything is sent).
-        """
-        return _blocking(  # type: ignore[no-any-return]
-            self._async.map_tasks(
-                _unwrap(endpoint),
-                inputs,
-                concurrency=concurrency,
-                return_exceptions=return_exceptions,
-                progress=progress,
-                timeout=timeout,
-            )
-        )
-
-    def with_options(
-        self,
-        *,
-        timeout: TimeoutLike | _NotGiven = NOT_GIVEN,
-        retry: RetryPolicy | None | _NotGiven = NOT_GIVEN,
-    ) -> SyncHTTPClient:
-        """A light view with other call options, sharing this client's connections.
-
-        Args:
-            timeout: Seconds (or a ``Timeout``) for each call made through the view.
-            retry: A ``RetryPolicy``, or None for no retries.
-        """
-        view = object.__new__(type(self))
-        view._async = self._async.with_options(timeout=timeout, retry=retry)
-        view._bind_methods()
-        return view
+    is_ready = blocking(AsyncHTTPClient.is_ready)
+    wait_until_server_ready = blocking(AsyncHTTPClient.wait_until_server_ready)
+    __call__ = blocking(AsyncHTTPClient.__call__)
+    call = blocking(AsyncHTTPClient.call)
+    request = blocking(AsyncHTTPClient.request)
+    map = blocking(AsyncHTTPClient.map)
+    imap = blocking(AsyncHTTPClient.imap)
+    map_tasks = blocking(AsyncHTTPClient.map_tasks)
+    with_options = blocking(AsyncHTTPClient.with_options)
 
 
 SyncHTTPClient.__init__.__signature__ = inspect.signature(  # type: ignore[attr-defined]
     AsyncHTTPClient.__init__
 )
-SyncHTTPClient.request.__signature__ = inspect.signature(  # type: ignore[attr-defined]
-    AsyncHTTPClient.request
-)
+
+# What an async method's result becomes on the sync side, by its type.
+_FACADES: dict[type, Callable[[Any, Any], Any]] = {
+    AsyncTask: lambda task, owner: Task(task),
+    AsyncHTTPClient: lambda client, owner: type(owner)._view(client),
+}
 
 
 def _reset_after_fork() -> None:
@@ -384,17 +300,12 @@ def _reset_after_fork() -> None:
         client._async._core.setup_lock = None
 
 
-def _close_all_at_exit() -> None:
-    clients = [c for c in list(_live) if not c._async.closed]
-    if not clients:
-        return
-
-    async def close_all() -> None:
-        for client in clients:
+async def _close_all() -> None:
+    """At interpreter exit, on the loop: close every sync client left open."""
+    for client in list(_live):
+        if not client._async.closed:
             await client._async.close()
-
-    get_portal().call_with_timeout(close_all(), _EXIT_CLOSE_TIMEOUT)
 
 
 on_fork_in_child(_reset_after_fork)
-atexit.register(_close_all_at_exit)
+on_shutdown(_close_all)

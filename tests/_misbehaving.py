@@ -222,6 +222,7 @@ class MisbehavingServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.AbstractServer | None = None
+        self._connections: set[asyncio.StreamReader] = set()
         self.url = ""
 
     def script(self, path: str, *behaviours: Behaviour) -> None:
@@ -245,7 +246,16 @@ class MisbehavingServer:
                 return self._scripts[path].pop(0)
             return self._defaults.get(path, ok())
 
+    def open_connections(self) -> int:
+        """Connections the client has not closed yet (it sent no FIN), as the server sees them."""
+
+        async def count() -> int:
+            return sum(1 for reader in self._connections if not reader.at_eof())
+
+        return asyncio.run_coroutine_threadsafe(count(), self._loop).result(10)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(reader)
         try:
             while True:
                 request = await self._read(reader)
@@ -267,6 +277,7 @@ class MisbehavingServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            self._connections.discard(reader)
             if not writer.transport.is_closing():
                 writer.close()
 

@@ -1,0 +1,156 @@
+"""The sync client's loop runs on its own thread all the time, so work goes on between calls.
+
+A byte-level server (``_misbehaving.py``) counts the connections the client has not closed: a
+stream left early (closed or dropped) and an idle pool past its keep-alive expiry are closed
+while the program does something else. Batches whose loop body is slow, and Ctrl-C in one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from _clients import close_client, open_client
+from _misbehaving import MisbehavingServer, chunks, hang
+from _misbehaving import misbehaving as misbehaving
+
+from asyncbento import Limits, SyncHTTPClient
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> float:
+    """Seconds until ``condition()`` held; fails the test after ``seconds``."""
+    started = time.monotonic()
+    while not condition():
+        elapsed = time.monotonic() - started
+        assert elapsed < seconds, f"still not true after {elapsed:.1f}s"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def slow_stream(misbehaving: MisbehavingServer) -> MisbehavingServer:
+    parts = [f"data: {i}\n\n".encode() for i in range(200)]
+    misbehaving.default("/stream", chunks(parts, delay=0.05))
+    return misbehaving
+
+
+def open_stream(client: SyncHTTPClient) -> Iterator[str]:
+    stream: Iterator[str] = client.stream(data={})
+    assert next(stream) == "data: 0\n\n"
+    return stream
+
+
+def test_a_stream_closed_early_is_closed_on_the_server(slow_stream: MisbehavingServer) -> None:
+    with SyncHTTPClient(slow_stream.url, retry=None) as client:
+        for _ in range(5):
+            stream = open_stream(client)
+            assert slow_stream.open_connections() == 1
+            stream.close()
+            wait_for(lambda: slow_stream.open_connections() == 0, 1.0)
+        assert slow_stream.count("/stream") == 5
+
+
+def test_a_dropped_stream_is_closed_on_the_server(slow_stream: MisbehavingServer) -> None:
+    with SyncHTTPClient(slow_stream.url, retry=None) as client:
+        for _ in range(5):
+            stream = open_stream(client)
+            assert slow_stream.open_connections() == 1
+            del stream
+            gc.collect()
+            wait_for(lambda: slow_stream.open_connections() == 0, 1.0)
+        assert slow_stream.count("/stream") == 5
+
+
+def test_idle_connections_expire_while_the_program_makes_no_call(
+    misbehaving: MisbehavingServer,
+) -> None:
+    limits = Limits(keepalive_expiry=0.5)
+    with SyncHTTPClient(misbehaving.url, retry=None, limits=limits) as client:
+        assert client.map("echo", [{"data": {"i": i}} for i in range(8)], concurrency=4) == [
+            {"data": {"i": i}} for i in range(8)
+        ]
+        assert misbehaving.open_connections() >= 1
+        # No call from here on: only the client's own loop thread can close them.
+        wait_for(lambda: misbehaving.open_connections() == 0, 2.0)
+        assert client.echo(data={"after": 1}) == {"data": {"after": 1}}
+
+
+async def test_a_slow_loop_body_does_not_time_out_quick_answers(
+    client_kind: str, misbehaving: MisbehavingServer
+) -> None:
+    """Answers that came in 1 ms are not timed out while the caller's loop body takes 1.5 s."""
+    inputs = [{"data": {"i": i}} for i in range(3)]
+    client = await open_client(client_kind, misbehaving.url, retry=None, timeout=1)
+    try:
+        if client_kind == "sync":
+
+            def consume() -> list[tuple[int, Any]]:
+                seen = []
+                for pair in client.sync.imap("echo", inputs, concurrency=2):
+                    seen.append(pair)
+                    time.sleep(1.5)
+                return seen
+
+            seen = await asyncio.to_thread(consume)
+        else:
+            seen = []
+            async for pair in client.imap("echo", inputs, concurrency=2):
+                seen.append(pair)
+                await asyncio.sleep(1.5)
+    finally:
+        await close_client(client)
+    assert sorted(seen) == [(i, {"data": {"i": i}}) for i in range(3)]
+    assert misbehaving.count("/echo") == 3
+
+
+def test_ctrl_c_during_a_sync_imap(misbehaving: MisbehavingServer) -> None:
+    misbehaving.default("/echo", hang())
+    code = """
+        import asyncio, sys, time
+        from asyncbento import SyncHTTPClient
+        from asyncbento._portal import get_portal
+        client = SyncHTTPClient(sys.argv[1], retry=None)
+        print("ready", flush=True)
+        started = time.monotonic()
+        try:
+            for pair in client.imap("echo", [{"data": {}}] * 4, concurrency=4):
+                print("unexpected", pair, flush=True)
+        except KeyboardInterrupt:
+            elapsed = time.monotonic() - started
+            time.sleep(0.3)
+            async def pending():
+                me = asyncio.current_task()
+                return len([t for t in asyncio.all_tasks() if t is not me])
+            print("interrupted", round(elapsed, 1), "pending", get_portal().call(pending()))
+        client.close()
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), misbehaving.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    wait_for(lambda: misbehaving.count("/echo") == 4, 10.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert err == "", err
+    words = out.split()
+    assert words[0] == "interrupted", out
+    assert float(words[1]) < 10
+    assert words[3] == "0", "the batch's requests are still running on the loop"
+    wait_for(lambda: misbehaving.open_connections() == 0, 2.0)
