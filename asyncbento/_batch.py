@@ -15,8 +15,9 @@ applied to every input of a sync or async iterable, with an adaptive number of c
   order.
 
 Every pulled input ends as a result or as an error at its index: nothing is dropped, and an
-input refused for overload (429, 503, no connection) is sent again rather than failed, until the
-batch's overload budget (``Adaptive.max_stall``) runs out.
+input whose call raised :class:`Overload` with ``resend=True`` (the client's side raises it for
+429, 503 and connections refused) is sent again rather than failed, until the batch's overload
+budget (``Adaptive.max_stall``) runs out. The engine itself knows nothing of HTTP or clients.
 
 The hand-offs use deques and bare futures rather than ``asyncio.Queue`` / ``Semaphore``: per
 input that is about a third of the overhead, which matters when a batch is millions of small
@@ -39,16 +40,8 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any, Union
 
 from ._deferred import DeferredEndpoint
-from ._limiter import DEFAULT_ADAPTIVE, OVERLOAD_STATUSES, Adaptive, Window
-from .exceptions import (
-    ArgumentError,
-    BatchOverloaded,
-    BentoMLException,
-    ConnectError,
-    ConnectTimeout,
-    NotFound,
-    TimeoutException,
-)
+from ._limiter import DEFAULT_ADAPTIVE, Adaptive, Window
+from .exceptions import ArgumentError, BatchOverloaded, NotFound
 
 if TYPE_CHECKING:
     from ._client import AsyncEndpointMethod, AsyncHTTPClient
@@ -148,6 +141,29 @@ def _join(chunks: list[Any]) -> Any:
     if all(isinstance(c, bytes) for c in chunks):
         return b"".join(chunks)
     return chunks
+
+
+# ----------------------------------------------------------------------------- overload
+
+
+class Overload(Exception):
+    """Raised by a batch call to say the service is overloaded; the engine unwraps it.
+
+    The engine knows nothing of HTTP: the caller's side decides which failures are overload
+    (see ``_overload.py``) and raises this around them.
+
+    Args:
+        error: The failure itself: what the input ends with if it is not sent again.
+        resend: The service did no work for this input (a refusal), so it is re-queued;
+            ``False`` for a sign of overload after which the input still fails (a timeout).
+        retry_after: Seconds the service asked to wait before new calls.
+    """
+
+    def __init__(self, error: Exception, *, resend: bool, retry_after: float | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.resend = resend
+        self.retry_after = retry_after
 
 
 # ----------------------------------------------------------------------------- progress
@@ -494,39 +510,24 @@ class _Pool:
         """Tell the window what ``error`` says of the service; the input's error, or ``None``
         to send the input again."""
         window = self._window
-        kind = overload_kind(error) if self._adaptive else None
-        if kind is None:
+        if not isinstance(error, Overload):
             window.success(token)  # an answer: the input failed on its own, not for load
             return error
         now = self._loop.time()
-        window.overload(token, now, getattr(error, "retry_after", None))
-        if kind is _SIGNAL:
-            return error
+        window.overload(token, now, error.retry_after)
+        if not (error.resend and self._adaptive):
+            return error.error
         stalled = now - self._progress_at
         if stalled <= window.max_stall:
             return None
         overloaded = BatchOverloaded(
-            f"the service refused this input for overload ({error}); no input has finished for "
-            f"{stalled:.1f} s, beyond the batch's overload budget (Adaptive.max_stall)",
+            f"the service refused this input for overload ({error.error}); no input has "
+            f"finished for {stalled:.1f} s, beyond the batch's overload budget "
+            "(Adaptive.max_stall)",
             error_code=503,
         )
-        overloaded.__cause__ = error
+        overloaded.__cause__ = error.error
         return overloaded
-
-
-_REQUEUE = "requeue"  # refused, nothing done: send again
-_SIGNAL = "signal"  # overload shown, but the call may have run: the input fails as usual
-
-
-def overload_kind(error: BaseException) -> str | None:
-    """What a failed call says of the service's load: re-queue, a signal only, or nothing."""
-    if isinstance(error, (ConnectError, ConnectTimeout)):
-        return _REQUEUE  # nothing was sent
-    if isinstance(error, BentoMLException) and error.status in OVERLOAD_STATUSES:
-        return _REQUEUE  # refused before any work (BentoML's max_concurrency, scaling)
-    if isinstance(error, TimeoutException):
-        return _SIGNAL
-    return None
 
 
 # ----------------------------------------------------------------------------- the ordering stage

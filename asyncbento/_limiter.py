@@ -33,9 +33,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-OVERLOAD_STATUSES: Final = frozenset({429, 503})
-"""Statuses that mean "not now": the batch engine re-queues the input instead of failing it."""
-
 
 @dataclass(frozen=True, kw_only=True)
 class Adaptive:

@@ -96,6 +96,15 @@ def clash_url() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def capped_url() -> Iterator[str]:
+    """The capped example service: 4 calls at once (429 beyond), 50 ms per call."""
+    server = BentoServer("capped_service:CappedService", working_dir=EXAMPLES)
+    server.start()
+    yield server.url
+    server.stop()
+
+
 @pytest.fixture
 def slow_ready_server_factory() -> Iterator[Callable[[float], BentoServer]]:
     started: list[BentoServer] = []

@@ -14,7 +14,7 @@ import pytest
 
 from asyncbento import AsyncHTTPClient, SyncHTTPClient
 from asyncbento import exceptions as exc
-from asyncbento._batch import collect, make_window, run_batch
+from asyncbento._batch import Overload, collect, make_window, run_batch
 from asyncbento._limiter import Adaptive
 
 # ----------------------------------------------------------------------------- the engine
@@ -202,11 +202,12 @@ class Capped:
             self.running -= 1
 
 
-def _refusal(status: int, retry_after: float | None = None) -> exc.BentoMLException:
+def _refusal(status: int, retry_after: float | None = None) -> Overload:
+    """What the client's side raises for a 429 or 503 answer."""
     error = exc.exception_for_status(status)("refused", error_code=status)
     error.status = status
     error.retry_after = retry_after
-    return error
+    return Overload(error, resend=True, retry_after=retry_after)
 
 
 @pytest.mark.parametrize("ordered", [False, True])
@@ -282,7 +283,7 @@ async def test_engine_fixed_window_treats_overload_as_a_failure() -> None:
 async def test_engine_read_timeouts_shrink_the_window_but_fail_the_input() -> None:
     async def call(item: int) -> int:
         if item % 2:
-            raise exc.ReadTimeout("slow", error_code=504)
+            raise Overload(exc.ReadTimeout("slow", error_code=504), resend=False)
         await asyncio.sleep(0.001)
         return item
 

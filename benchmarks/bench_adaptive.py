@@ -1,0 +1,140 @@
+"""Adaptive batches against a capped service: the engine's defaults vs the best fixed window.
+
+    python benchmarks/bench_adaptive.py [--seconds 5] [--capacities 4 32 256]
+
+For each capacity K, a capped stand-in (``capped_standin.py``: 429 beyond K calls in flight,
+a fixed latency per call, pinned to CPU 0) gets the same inputs through ``client.map``
+(pinned to CPU 1):
+
+- a sweep of fixed windows (``adaptive=False``, the client's default retry policy), K/2 to 4K;
+- the adaptive engine with its defaults, at ``concurrency=64`` (the default) and at a ceiling
+  of 1024 (the connection pool raised to match).
+
+Reports successful calls per second, inputs lost (failed) and calls the service refused, and
+the adaptive throughput as a share of the best fixed window. The number of inputs is chosen so
+that the ideal run (inputs x latency / K) takes ``--seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+LATENCY = {4: 0.02, 32: 0.05, 256: 0.2}  # per call: K / latency stays within the server's CPU
+
+
+@contextlib.contextmanager
+def capped_standin(capacity: int, latency: float) -> Iterator[str]:
+    from run_all import TWO_CPUS, free_port
+
+    port = free_port()
+    command = [sys.executable, os.path.join(HERE, "capped_standin.py"), str(port)]
+    command += [str(capacity), str(latency)] + (["0"] if TWO_CPUS else [])
+    server = subprocess.Popen(command)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{url}/readyz", timeout=1).close()
+                break
+            time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def refused_so_far(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/_stats", timeout=5) as answer:
+        return int(json.load(answer)["refused"])
+
+
+async def one_run(url: str, count: int, concurrency: int, adaptive: bool) -> dict[str, Any]:
+    from asyncbento import AsyncHTTPClient, Limits
+
+    limits = Limits(max_connections=max(100, concurrency))
+    refused_before = refused_so_far(url)
+    async with AsyncHTTPClient(url, limits=limits) as client:
+        started = time.perf_counter()
+        results = await client.map(
+            "echo",
+            ({"x": i} for i in range(count)),
+            concurrency=concurrency,
+            adaptive=adaptive,
+            return_exceptions=True,
+        )
+        elapsed = time.perf_counter() - started
+    ok = sum(1 for i, r in enumerate(results) if r == i)
+    return {
+        "ok_per_second": ok / elapsed,
+        "lost": count - ok,
+        "refused": refused_so_far(url) - refused_before,
+        "seconds": elapsed,
+    }
+
+
+def sweep(capacity: int, seconds: float) -> list[tuple[str, dict[str, Any]]]:
+    latency = LATENCY.get(capacity, 0.05)
+    count = int(seconds * capacity / latency)
+    rows = []
+    with capped_standin(capacity, latency) as url:
+        windows = sorted({max(1, capacity // 2), capacity, 2 * capacity, 4 * capacity})
+        for window in windows:
+            rows.append((f"fixed {window}", asyncio.run(one_run(url, count, window, False))))
+        for ceiling in (64, 1024):
+            rows.append(
+                (f"adaptive, ceiling {ceiling}", asyncio.run(one_run(url, count, ceiling, True)))
+            )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--capacities", type=int, nargs="+", default=[4, 32, 256])
+    args = parser.parse_args()
+    from run_all import TWO_CPUS
+
+    if TWO_CPUS:
+        os.sched_setaffinity(0, {1})
+    failed = False
+    for capacity in args.capacities:
+        latency = LATENCY.get(capacity, 0.05)
+        ideal = capacity / latency
+        print(
+            f"K={capacity}, latency {latency * 1000:.0f} ms, ideal {ideal:.0f} calls/s", flush=True
+        )
+        rows = sweep(capacity, args.seconds)
+        best = max(
+            r["ok_per_second"] for name, r in rows if name.startswith("fixed") and r["lost"] == 0
+        )
+        for name, r in rows:
+            print(
+                f"  {name:24} {r['ok_per_second']:8.1f} ok/s  {r['ok_per_second'] / ideal:6.1%} of ideal"
+                f"  lost {r['lost']:5}  refused {r['refused']:6}",
+                flush=True,
+            )
+        for name, r in rows:
+            if name.startswith("adaptive") and (capacity <= 64 or "1024" in name):
+                share = r["ok_per_second"] / best
+                print(f"  {name}: {share:.1%} of the best lossless fixed window", flush=True)
+                failed |= share < 0.9 or r["lost"] > 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
