@@ -41,10 +41,11 @@ from ._transport import (
     TRANSPORT_FAILURES,
     Transport,
     VerifyLike,
-    basic_auth_header,
+    client_headers,
     redact_url,
     translate_error,
 )
+from ._validate import check_seconds, check_token
 from .exceptions import (
     BentoMLException,
     NotFound,
@@ -336,18 +337,17 @@ class AsyncHTTPClient:
     ) -> None:
         if token is None:
             token = os.environ.get("BENTO_CLOUD_API_KEY") or None
-        all_headers = {"User-Agent": DEFAULT_USER_AGENT}
-        all_headers.update(headers or {})
-        if token:
-            all_headers["Authorization"] = f"Bearer {token}"
-        elif (basic := basic_auth_header(url)) is not None:
-            all_headers.setdefault("Authorization", basic)  # user:password@ in the URL
-        self._token = token
+        self._token = check_token(token)
         self._options = _Options.make(timeout, retry)
         transport = Transport(
-            url, headers=all_headers, limits=limits, verify=verify, trust_env=trust_env
+            url,
+            headers=client_headers(url, self._token, headers, DEFAULT_USER_AGENT),
+            limits=Limits.check(limits),
+            verify=verify,
+            trust_env=trust_env,
         )
-        self._core = _Core(url, transport, server_ready_timeout, download_dir)
+        ready_wait = check_seconds("server_ready_timeout", server_ready_timeout, zero_ok=True)
+        self._core = _Core(url, transport, ready_wait, download_dir)
         self._methods: dict[str, AsyncEndpointMethod] = {}
 
     def __repr__(self) -> str:
@@ -682,9 +682,12 @@ class AsyncHTTPClient:
 
         Returns:
             True when ``/readyz`` answers 200; False otherwise, never an error, also when
-            nothing answers at all.
+            nothing answers at all or the client is closed.
         """
-        return await self._probe(READY_PROBE_TIMEOUT if timeout is None else timeout)
+        try:
+            return await self._probe(READY_PROBE_TIMEOUT if timeout is None else timeout)
+        except Exception:  # the promise is a yes or a no, whatever goes wrong
+            return False
 
     async def _probe(self, timeout: float) -> bool:
         transport = self._core.transport

@@ -6,6 +6,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Final, Union
 
+from ._validate import check_count, check_seconds
+from .exceptions import ArgumentError, ArgumentValueError
+
 
 class _NotGiven(enum.Enum):
     """Sentinel type for "use the client's default" (``None`` means "disabled")."""
@@ -35,18 +38,21 @@ class Timeout:
     connect: float | None = None
     read: float | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("total", "connect", "read"):
+            check_seconds(f"timeout {name}", getattr(self, name))
+
     @classmethod
     def coerce(cls, value: TimeoutLike) -> Timeout:
-        """Accept a Timeout, a number of seconds (the total) or ``None`` (no limit)."""
+        """Accept a Timeout, a number of seconds (the total) or ``None`` (no limit).
+
+        Raises:
+            ArgumentError: not a number, ``None`` or a Timeout (a ``TypeError``).
+            ArgumentValueError: zero, negative, NaN or infinite (a ``ValueError``).
+        """
         if isinstance(value, Timeout):
             return value
-        if value is None:
-            return cls(total=None)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"timeout must be a number, None or asyncbento.Timeout, not {value!r}")
-        if value <= 0:
-            raise ValueError(f"timeout must be positive, got {value!r}")
-        return cls(total=float(value))
+        return cls(total=check_seconds("timeout", value))
 
 
 TimeoutLike = Union[Timeout, float, int, None]  # noqa: UP007 - a runtime alias on 3.10
@@ -68,12 +74,17 @@ class Limits:
     keepalive_expiry: float = 4.0
 
     def __post_init__(self) -> None:
-        if self.max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
-        if self.max_connections_per_host < 0:
-            raise ValueError("max_connections_per_host must be 0 or more")
-        if self.keepalive_expiry < 0:
-            raise ValueError("keepalive_expiry must be 0 or more")
+        check_count("max_connections", self.max_connections, 1)
+        check_count("max_connections_per_host", self.max_connections_per_host, 0)
+        if check_seconds("keepalive_expiry", self.keepalive_expiry, zero_ok=True) is None:
+            raise ArgumentError("keepalive_expiry must be a number of seconds")
+
+    @classmethod
+    def check(cls, value: object) -> Limits:
+        """``value`` if it is a Limits, else an :class:`~asyncbento.exceptions.ArgumentError`."""
+        if not isinstance(value, Limits):
+            raise ArgumentError(f"limits must be an asyncbento.Limits, not {value!r}")
+        return value
 
     @property
     def in_flight(self) -> int:
@@ -116,10 +127,13 @@ class RetryPolicy:
     deadline: float | None = None
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.initial_delay < 0 or self.max_delay < 0 or self.multiplier < 1:
-            raise ValueError("delays must be >= 0 and multiplier >= 1")
+        check_count("max_attempts", self.max_attempts, 1)
+        for name in ("initial_delay", "max_delay", "max_retry_after"):
+            if check_seconds(name, getattr(self, name), zero_ok=True) is None:
+                raise ArgumentError(f"{name} must be a number of seconds")
+        if check_seconds("multiplier", self.multiplier) is None or self.multiplier < 1:
+            raise ArgumentValueError("multiplier must be a number, 1 or more")
+        check_seconds("deadline", self.deadline)
         object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
 
 

@@ -77,23 +77,27 @@ def _is_pil_image(value: object) -> bool:
 async def _path_source(path: pathlib.Path, endpoint: str, argument: str | None) -> FileSource:
     import aiofiles.os  # imported on first use: most calls carry no files
 
+    label = where(endpoint, argument)
+    shown = _shown(path)
     try:
         info = await aiofiles.os.stat(path)
-    except FileNotFoundError:
-        raise InputFileNotFound(
-            f"{where(endpoint, argument)}: no such file: {str(path)!r}", str(path)
-        ) from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputFileNotFound(f"{label}: no such file: {shown}", str(path)) from None
+    except (OSError, ValueError) as exc:  # a NUL in the path, a name too long, no permission
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ArgumentValueError(f"{label}: cannot use the path {shown}: {reason}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise InputFileNotFound(
-            f"{where(endpoint, argument)}: not a regular file: {str(path)!r}", str(path)
-        )
+        raise InputFileNotFound(f"{label}: not a regular file: {shown}", str(path))
 
     async def stream() -> AsyncIterator[bytes]:
         import aiofiles
 
-        async with aiofiles.open(path, "rb") as handle:
-            while chunk := await handle.read(CHUNK_SIZE):
-                yield chunk
+        try:
+            async with aiofiles.open(path, "rb") as handle:
+                while chunk := await handle.read(CHUNK_SIZE):
+                    yield chunk
+        except OSError as exc:
+            raise _read_failed(label, exc) from exc
 
     return FileSource(path.name, _guess_type(path.name), stream)
 
@@ -109,29 +113,47 @@ def _bytes_source(data: bytes, filename: str, content_type: str | None) -> FileS
 
 
 def _file_object_source(handle: Any, endpoint: str, argument: str | None) -> FileSource:
-    if isinstance(handle, io.TextIOBase) or "b" not in getattr(handle, "mode", "b"):
-        raise ArgumentError(f"{where(endpoint, argument)}: open the file in binary mode ('rb')")
+    label = where(endpoint, argument)
+    mode = getattr(handle, "mode", "b")  # gzip.GzipFile has a number here
+    if isinstance(handle, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
+        raise ArgumentError(f"{label}: open the file in binary mode ('rb')")
+    if getattr(handle, "closed", False) is True:
+        raise ArgumentValueError(f"{label}: the file object is closed")
     raw_name = getattr(handle, "name", None)
     filename = os.path.basename(raw_name) if isinstance(raw_name, str) else ""
     filename = filename or f"{argument or 'file'}.bin"
-    seekable = bool(getattr(handle, "seekable", lambda: False)())
-    start = handle.tell() if seekable else 0
+    try:
+        seekable = bool(getattr(handle, "seekable", lambda: False)())
+        start = handle.tell() if seekable else 0
+    except (OSError, ValueError):  # claims to seek but cannot tell: send it once, from here
+        seekable, start = False, 0
     in_memory = isinstance(handle, io.BytesIO)
 
     async def stream() -> AsyncIterator[bytes]:
-        if seekable:
-            handle.seek(start) if in_memory else await asyncio.to_thread(handle.seek, start)
-        while True:
-            chunk = (
+        try:
+            if seekable:
+                handle.seek(start) if in_memory else await asyncio.to_thread(handle.seek, start)
+            while chunk := (
                 handle.read(CHUNK_SIZE)
                 if in_memory
                 else await asyncio.to_thread(handle.read, CHUNK_SIZE)
-            )
-            if not chunk:
-                return
-            yield bytes(chunk)
+            ):
+                yield bytes(chunk)
+        except (OSError, ValueError, TypeError, EOFError) as exc:  # EOFError: a cut gzip file
+            raise _read_failed(label, exc) from exc
 
     return FileSource(filename, _guess_type(filename), stream, rewindable=seekable)
+
+
+def _shown(path: pathlib.Path) -> str:
+    text = str(path)
+    return repr(text if len(text) <= 200 else text[:200] + "...")
+
+
+def _read_failed(label: str, exc: BaseException) -> ArgumentValueError:
+    # Raised inside aiohttp's body writer, which makes it the cause of a connection error;
+    # translate_error gives it back, so the caller sees this and not a lost connection.
+    return ArgumentValueError(f"{label}: reading the file failed: {type(exc).__name__}: {exc}")
 
 
 def _encode_image(image: Any) -> tuple[bytes, str]:

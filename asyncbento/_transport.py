@@ -15,7 +15,9 @@ import aiohttp
 from yarl import URL
 
 from ._config import Limits
+from ._validate import check_headers
 from .exceptions import (
+    BadInput,
     BentoMLException,
     ConnectError,
     ConnectionLost,
@@ -82,6 +84,20 @@ def basic_auth_header(url: str) -> str | None:
     return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
 
 
+def client_headers(
+    url: str, token: str | None, headers: Mapping[str, str] | None, user_agent: str
+) -> dict[str, str]:
+    """Every client-wide header: the user agent, the user's headers (checked), and the
+    credentials (a bearer token, else ``user:password@`` from the URL as Basic auth)."""
+    all_headers = {"User-Agent": user_agent}
+    all_headers.update(check_headers(headers))
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    elif (basic := basic_auth_header(url)) is not None:
+        all_headers.setdefault("Authorization", basic)
+    return all_headers
+
+
 def redact_url(url: str) -> str:
     """The URL with any password in it replaced by ``***``, for reprs and messages."""
     scheme, separator, rest = url.partition("://")
@@ -115,6 +131,8 @@ def translate_error(exc: BaseException, *, answer_started: bool) -> BentoMLExcep
     """
     if isinstance(exc, BentoMLException):
         return exc
+    if isinstance(exc.__cause__, BadInput):  # a file argument whose reading failed mid-send
+        return exc.__cause__
     detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ConnectTimeout(f"timed out while connecting ({detail})")
