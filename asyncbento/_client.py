@@ -35,7 +35,7 @@ from ._request import Params, send_request
 from ._response import Response
 from ._retry import call_with_retry
 from ._schema import Endpoint, OutputKind, parse_schema
-from ._streaming import ServerSentEvent, SSEParser, TextDecoder, read_chunk
+from ._streaming import ServerSentEvent, SSEParser, TextDecoder, is_chunked, read_item
 from ._tasks import AsyncTask, ResultStatus
 from ._transport import (
     TRANSPORT_FAILURES,
@@ -833,8 +833,9 @@ class AsyncHTTPClient:
         body = await build_body(method.endpoint, bound)
         response = await self._open("POST", method.url, body=body, stream=True)
         decoder = None if method.endpoint.output is OutputKind.BYTES else TextDecoder()
+        chunked = is_chunked(response)
         try:
-            while chunk := await read_chunk(response):
+            while chunk := await read_item(response, chunked):
                 if decoder is None:
                     yield chunk
                 elif text := decoder.feed(chunk):

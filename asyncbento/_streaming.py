@@ -1,8 +1,15 @@
-"""Streaming answers: chunks as they arrive, incremental UTF-8, and opt-in SSE parsing.
+"""Streaming answers: one item per HTTP chunk, incremental UTF-8, and opt-in SSE parsing.
 
-BentoML writes each yielded string as one HTTP chunk with no framing (PROTOCOL.md §5), so a
-text stream is simply the body decoded incrementally: a multi-byte character split across two
-network reads is held back until it is whole, never split and never an error.
+BentoML writes each yielded value as one HTTP chunk with no framing (PROTOCOL.md §5), and its
+own clients yield one item per chunk, so code that parses each item (one JSON object per
+``yield``, token counting) depends on those boundaries. aiohttp's reader records them
+(``StreamReader.readchunk`` says where a chunk ends), so :func:`read_item` keeps them however
+the network groups the bytes: chunks that arrive in one read are still separate items, and a
+chunk split across reads is joined back. A body without chunked framing (``Content-Length``,
+or read until the connection closes) has no boundaries to keep: it yields what arrives.
+
+Text streams are decoded incrementally: a multi-byte character split across two chunks is
+completed from the next one, never split and never an error.
 """
 
 from __future__ import annotations
@@ -23,6 +30,40 @@ async def read_chunk(response: aiohttp.ClientResponse) -> bytes:
     """
     try:
         return await response.content.readany()
+    except TRANSPORT_FAILURES as exc:
+        raise translate_error(exc, answer_started=True) from exc
+
+
+def is_chunked(response: aiohttp.ClientResponse) -> bool:
+    """Whether the body has chunked framing, i.e. chunk boundaries to keep."""
+    return "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+
+
+async def read_item(response: aiohttp.ClientResponse, chunked: bool) -> bytes:
+    """The next stream item: one whole HTTP chunk (``b""`` at the end of the body).
+
+    Without chunked framing, the bytes that have arrived (see :func:`read_chunk`). A dropped
+    connection raises ``ConnectionLost``.
+    """
+    if not chunked:
+        return await read_chunk(response)
+    content = response.content
+    pieces: list[bytes] = []
+    try:
+        while True:
+            data, chunk_ends = await content.readchunk()
+            if chunk_ends:
+                if data and not pieces:
+                    return data  # the usual case: a whole chunk at once
+                if data:
+                    pieces.append(data)
+                if pieces:
+                    return b"".join(pieces)
+                # A chunk end with no bytes left over: nothing to yield, read on.
+            elif data:
+                pieces.append(data)  # part of a chunk; the rest is still on its way
+            else:
+                return b"".join(pieces)  # the end of the body
     except TRANSPORT_FAILURES as exc:
         raise translate_error(exc, answer_started=True) from exc
 

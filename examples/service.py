@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import pathlib
 import tempfile
 import typing as t
@@ -225,6 +226,12 @@ class ExampleService:
             if delay:
                 await asyncio.sleep(delay)
             yield f"{prefix}{i}\n"
+
+    @bentoml.api
+    async def stream_json(self, n: int = 5) -> t.AsyncGenerator[str, None]:
+        """One JSON object per item, with no delimiter: parseable only item by item."""
+        for i in range(n):
+            yield json.dumps({"index": i, "token": f"tok{i}", "last": i == n - 1})
 
     @bentoml.api
     async def stream_unicode(self, n: int = 50) -> t.AsyncGenerator[str, None]:

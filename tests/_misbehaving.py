@@ -152,16 +152,24 @@ def chunks(
     then: str = "end",
     content_type: str = "text/event-stream; charset=utf-8",
     headers: dict[str, str] | None = None,
+    one_write: bool = False,
 ) -> Behaviour:
-    """A chunked body; ``then`` is "end" (proper 0-chunk), "close" or "reset" (cut short)."""
+    """A chunked body; ``then`` is "end" (proper 0-chunk), "close" or "reset" (cut short).
+
+    ``one_write``: the head, every chunk and the end go out in a single write (so that the
+    client's first network read brings them all).
+    """
 
     async def run(request: Request, writer: asyncio.StreamWriter) -> bool:
-        writer.write(
-            _head(
-                200,
-                {"Content-Type": content_type, "Transfer-Encoding": "chunked", **(headers or {})},
-            )
+        head = _head(
+            200, {"Content-Type": content_type, "Transfer-Encoding": "chunked", **(headers or {})}
         )
+        if one_write:
+            framed = b"".join(f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in parts)
+            writer.write(head + framed + b"0\r\n\r\n")
+            await writer.drain()
+            return True
+        writer.write(head)
         for part in parts:
             writer.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
             await writer.drain()
@@ -175,6 +183,24 @@ def chunks(
             return await reset()(request, writer)
         writer.close()
         return False
+
+    return run
+
+
+def raw_chunked(pieces: list[bytes], *, delay: float = 0.05) -> Behaviour:
+    """A chunked answer whose body bytes (framing included, written by the test) go out in
+    the given pieces, ``delay`` apart: a chunk, or its size line, can be cut anywhere."""
+
+    async def run(request: Request, writer: asyncio.StreamWriter) -> bool:
+        writer.write(
+            _head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})
+        )
+        for piece in pieces:
+            await writer.drain()
+            await asyncio.sleep(delay)
+            writer.write(piece)
+        await writer.drain()
+        return True
 
     return run
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import pathlib
 import re
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _clients import close_client, open_client
+from _clients import close_client, open_client, opened_client
+from _misbehaving import MisbehavingServer, chunks
 
 import asyncbento
 
@@ -335,3 +337,69 @@ async def test_request_matches_bentoml(example_url: str) -> None:
         finally:
             await close_client(ours)
         assert answers == theirs, kind
+
+
+# Streams item by item (not joined): the consumer sleeps after the first item, so that the
+# server has written the rest by the time it reads on, and many chunks arrive in one read.
+STREAMS: list[tuple[str, dict[str, Any]]] = [
+    ("stream_async", {"n": 40}),
+    ("stream_sync", {"n": 40}),
+    ("stream_json", {"n": 12}),
+    ("stream_unicode", {"n": 20}),
+]
+_LATE = 0.3
+
+
+def _late_items(stream: Any) -> list[Any]:
+    items: list[Any] = []
+    for item in stream:
+        if not items:
+            time.sleep(_LATE)
+        items.append(item)
+    return items
+
+
+async def _late_items_async(stream: Any) -> list[Any]:
+    items: list[Any] = []
+    async for item in stream:
+        if not items:
+            await asyncio.sleep(_LATE)
+        items.append(item)
+    return items
+
+
+@pytest.mark.parametrize(("name", "arguments"), STREAMS, ids=[name for name, _ in STREAMS])
+def test_sync_stream_items_match_bentoml(
+    their_sync: Any, our_sync: Any, name: str, arguments: dict[str, Any]
+) -> None:
+    theirs = _late_items(getattr(their_sync, name)(**arguments))
+    assert len(theirs) == arguments["n"]  # BentoML's client: one item per server-side yield
+    assert _late_items(getattr(our_sync, name)(**arguments)) == theirs
+
+
+async def test_async_stream_items_match_bentoml(example_url: str) -> None:
+    async with (
+        BentoAsyncClient(example_url) as theirs_client,
+        asyncbento.AsyncHTTPClient(example_url) as our_client,
+    ):
+        for name, arguments in STREAMS:
+            theirs = await _late_items_async(getattr(theirs_client, name)(**arguments))
+            assert len(theirs) == arguments["n"], name
+            assert await _late_items_async(getattr(our_client, name)(**arguments)) == theirs
+    _drop_downloads(theirs_client)
+
+
+async def test_chunks_in_one_write_match_bentoml() -> None:
+    parts = [f"item {i:02}|".encode() for i in range(25)]
+    with MisbehavingServer() as server:
+        server.default("/stream", chunks(parts, one_write=True))
+        with BentoSyncClient(server.url) as their_sync:
+            theirs = list(their_sync.stream(data={}))
+        _drop_downloads(their_sync)
+        async with BentoAsyncClient(server.url) as their_async:
+            theirs_async = [item async for item in their_async.stream(data={})]
+        _drop_downloads(their_async)
+        assert theirs == theirs_async == [part.decode() for part in parts]
+        for kind in ("async", "sync"):
+            async with opened_client(kind, server.url) as ours:
+                assert [item async for item in ours.stream(data={})] == theirs, kind

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from typing import Any
 
 import pytest
@@ -33,6 +34,34 @@ async def test_multibyte_characters_never_split(client: Any) -> None:
     expected = "".join(f"héllo-🙂-日本-{i}\n" for i in range(200))
     assert "".join(chunks) == expected
     assert all("\ufffd" not in c for c in chunks)
+
+
+async def read_late(stream: Any, pause: float = 0.5) -> list[Any]:
+    """Every item, the consumer sleeping after the first one while the server writes the rest."""
+    items = []
+    async for item in stream:
+        if not items:
+            await asyncio.sleep(pause)
+        items.append(item)
+    return items
+
+
+@pytest.mark.parametrize("endpoint", ["stream_async", "stream_sync"])
+async def test_a_late_reader_gets_every_item(client: Any, endpoint: str) -> None:
+    items = await read_late(getattr(client, endpoint)(n=40))
+    assert items == [f"tok{i}\n" for i in range(40)]  # one item per server-side yield
+
+
+async def test_json_objects_parse_item_by_item(client: Any) -> None:
+    items = await read_late(client.stream_json(n=30))
+    assert [json.loads(item) for item in items] == [
+        {"index": i, "token": f"tok{i}", "last": i == 29} for i in range(30)
+    ]
+
+
+async def test_multibyte_items_keep_their_boundaries(client: Any) -> None:
+    items = await read_late(client.stream_unicode(n=60))
+    assert items == [f"héllo-🙂-日本-{i}\n" for i in range(60)]
 
 
 async def test_async_stream_returns_async_generator_without_sending(example_url: str) -> None:
