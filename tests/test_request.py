@@ -14,15 +14,11 @@ from urllib.parse import parse_qs
 
 import pytest
 from _clients import opened_client
-from _misbehaving import MisbehavingServer, error, ok, reset, slow_headers
+from _misbehaving import FAST, MisbehavingServer, error, ok, reset, slow_headers
 from _misbehaving import misbehaving as misbehaving
 
 import asyncbento
-from asyncbento import RetryPolicy
 from asyncbento import exceptions as exc
-
-FAST = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05)
-
 
 # ----------------------------------------------------------------------------- real service
 
