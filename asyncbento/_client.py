@@ -11,7 +11,7 @@ import pathlib
 import tempfile
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import aiohttp
 import msgspec
@@ -56,6 +56,8 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from ._batch import Inputs
 
 T = TypeVar("T")
@@ -118,6 +120,7 @@ class _Core:
         self.endpoints: dict[str, Endpoint] | None = None
         self.service_name = ""
         self.setup_lock: asyncio.Lock | None = None
+        self.check_schema = False
         self._download_dir = pathlib.Path(download_dir) if download_dir is not None else None
 
     def download_directory(self) -> pathlib.Path:
@@ -319,7 +322,13 @@ class AsyncHTTPClient:
         trust_env: Honour ``HTTP(S)_PROXY`` / ``NO_PROXY`` and ``.netrc``.
         download_dir: Directory for file outputs (default: a new one under the temp dir).
             Files there belong to you: closing the client never deletes them.
+        check_schema: For a generated client (``asyncbento generate``), which embeds its
+            service's schema: also fetch ``/schema.json`` at set-up and raise
+            :class:`~asyncbento.exceptions.SchemaMismatch` if the service changed.
     """
+
+    # A generated client's embedded /schema.json, used at set-up instead of fetching it.
+    _embedded_schema: ClassVar[Mapping[str, Any] | None] = None
 
     def __init__(
         self,
@@ -334,6 +343,7 @@ class AsyncHTTPClient:
         verify: VerifyLike = True,
         trust_env: bool = False,
         download_dir: str | os.PathLike[str] | None = None,
+        check_schema: bool = False,
     ) -> None:
         if token is None:
             token = os.environ.get("BENTO_CLOUD_API_KEY") or None
@@ -348,6 +358,7 @@ class AsyncHTTPClient:
         )
         ready_wait = check_seconds("server_ready_timeout", server_ready_timeout, zero_ok=True)
         self._core = _Core(url, transport, ready_wait, download_dir)
+        self._core.check_schema = check_schema
         self._methods: dict[str, AsyncEndpointMethod] = {}
 
     def __repr__(self) -> str:
@@ -375,7 +386,7 @@ class AsyncHTTPClient:
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def __aenter__(self) -> AsyncHTTPClient:
+    async def __aenter__(self) -> Self:
         try:
             await self._setup()
         except BaseException:
@@ -407,7 +418,7 @@ class AsyncHTTPClient:
                         wait = self._options.timeout.total or 30.0
                     if wait > 0:
                         await self.wait_until_server_ready(wait)
-                    document = await self._fetch_schema()
+                    document = await self._schema_document()
                     core.service_name, core.endpoints = parse_schema(document)
         self._bind_methods()
 
@@ -524,7 +535,7 @@ class AsyncHTTPClient:
         *,
         timeout: TimeoutLike | _NotGiven = NOT_GIVEN,
         retry: RetryPolicy | None | _NotGiven = NOT_GIVEN,
-    ) -> AsyncHTTPClient:
+    ) -> Self:
         """A light view of this client with other call options, sharing its connections.
 
         Args:
@@ -727,6 +738,16 @@ class AsyncHTTPClient:
                 raise ReadinessTimeout(f"Server is not ready after {limit} seconds")
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, READY_POLL_MAX)
+
+    async def _schema_document(self) -> Any:
+        embedded = self._embedded_schema
+        if embedded is None:
+            return await self._fetch_schema()
+        if self._core.check_schema:
+            from ._drift import check_schema  # only generated clients need it
+
+            check_schema(embedded, await self._fetch_schema(), redact_url(self._core.url))
+        return embedded
 
     async def _fetch_schema(self) -> Any:
         try:

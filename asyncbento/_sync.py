@@ -17,13 +17,16 @@ import inspect
 import re
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, overload
 
 from ._client import AsyncEndpointMethod, AsyncHTTPClient
 from ._portal import get_portal, on_fork_in_child, on_shutdown
 from ._schema import Endpoint
 from ._tasks import AsyncTask
 from ._transport import Transport
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -201,9 +204,16 @@ class SyncHTTPClient:
     """
 
     _async: AsyncHTTPClient
+    # What a generated sync client runs underneath: its generated async client.
+    _async_class: ClassVar[type[AsyncHTTPClient]] = AsyncHTTPClient
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A view of a generated async client comes back through the same facade.
+        _FACADES.setdefault(cls._async_class, _FACADES[AsyncHTTPClient])
 
     def __init__(self, url: str, **options: Any) -> None:
-        client = AsyncHTTPClient(url, **options)
+        client = self._async_class(url, **options)
         self._async = client
         self._finalizer = weakref.finalize(self, _close_transport, client._core.transport)
         # At exit the portal's shutdown closes every client on the loop; a finaliser run then
@@ -238,7 +248,7 @@ class SyncHTTPClient:
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncHTTPClient", "SyncHTTPClient", 1)
 
-    def __enter__(self) -> SyncHTTPClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -26,6 +26,7 @@ Every error a client raises is a :class:`BentoMLException`, with the same class 
     ├── TaskCancelNotSupported       the server refused to cancel a task
     ├── TaskFailed                   a task ended as failed or canceled without an error body
     ├── ResponseDecodeError          a 2xx answer whose body does not match the endpoint's output
+    ├── SchemaMismatch               a generated client's service changed (``check_schema=True``)
     └── TransportError               no usable HTTP answer (error_code 503)
         ├── ConnectError             the connection could not be made (nothing was sent)
         ├── TLSError                 certificate or TLS handshake failure
@@ -69,6 +70,7 @@ __all__ = [
     "ReadTimeout",
     "ReadinessTimeout",
     "ResponseDecodeError",
+    "SchemaMismatch",
     "ServiceUnavailable",
     "TLSError",
     "TaskCancelNotSupported",
@@ -299,6 +301,18 @@ class ResponseDecodeError(BentoMLException):
     """A successful answer whose body could not be decoded as the endpoint's output."""
 
     error_code = HTTPStatus.BAD_GATEWAY
+
+
+class SchemaMismatch(BentoMLException):
+    """The service no longer matches the schema a generated client was made from.
+
+    Attributes:
+        changes: What changed, one line each (also listed in the message).
+    """
+
+    def __init__(self, message: str, *, changes: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.changes = list(changes or ())
 
 
 class TransportError(BentoMLException):
