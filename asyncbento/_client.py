@@ -42,6 +42,7 @@ from ._transport import (
     Transport,
     VerifyLike,
     client_headers,
+    read_body,
     redact_url,
     translate_error,
 )
@@ -283,7 +284,7 @@ async def _read_task_answer(response: aiohttp.ClientResponse) -> TaskAnswer:
 
 
 async def _read_as(response: aiohttp.ClientResponse, decoder: Any, what: str) -> Any:
-    body = await response.read()
+    body = await read_body(response, DEFAULT_LIMITS.max_answer_size)
     try:
         return decode_json(body, decoder)
     except msgspec.DecodeError as exc:  # also msgspec.ValidationError: JSON of the wrong shape
@@ -294,7 +295,7 @@ async def _read_as(response: aiohttp.ClientResponse, decoder: Any, what: str) ->
 
 
 async def _read_nothing(response: aiohttp.ClientResponse) -> None:
-    await response.read()
+    await read_body(response, DEFAULT_LIMITS.max_answer_size)
 
 
 def _mask(token: str | None) -> str:
@@ -797,7 +798,7 @@ class AsyncHTTPClient:
             if response.status < 400:
                 return response
             try:
-                data = await transport.read(response)
+                data = await transport.read_error_body(response)
             finally:
                 transport.finish(response)
             raise error_from_answer(response.status, response.reason or "", data, response.headers)
@@ -837,7 +838,10 @@ class AsyncHTTPClient:
         if kind is OutputKind.FILE or kind is OutputKind.IMAGE:
             from ._files import open_image, save_download  # only file outputs need it
 
-            path = await save_download(response, self._core.download_directory())
+            transport = self._core.transport
+            path = await save_download(
+                response, self._core.download_directory(), transport.limits.max_file_size
+            )
             return path if kind is OutputKind.FILE else await open_image(path)
         data = await self._core.transport.read(response)
         return decode_body(kind, data, response.headers.get("Content-Type"))

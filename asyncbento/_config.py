@@ -60,24 +60,33 @@ TimeoutLike = Union[Timeout, float, int, None]  # noqa: UP007 - a runtime alias 
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:
-    """Connection pool limits.
+    """Connection pool limits, and how large an answer may be.
 
     Args:
         max_connections: Most connections open at once (also the most requests in flight).
         max_connections_per_host: Most connections to one host (0 = same as max_connections).
         keepalive_expiry: Seconds an idle connection is kept; below uvicorn's 5 s so that we
             never reuse a connection the server is about to close.
+        max_answer_size: Most bytes of an answer read into memory (JSON, text, bytes), counted
+            after decompression; a larger one raises ``ResponseTooLarge``. ``None``: no limit.
+        max_file_size: Most bytes of a file answer written to disk, after decompression; a
+            larger one raises ``ResponseTooLarge`` and leaves no file. ``None``: no limit.
     """
 
     max_connections: int = 100
     max_connections_per_host: int = 0
     keepalive_expiry: float = 4.0
+    max_answer_size: int | None = 256 * 1024 * 1024
+    max_file_size: int | None = 16 * 1024 * 1024 * 1024
 
     def __post_init__(self) -> None:
         check_count("max_connections", self.max_connections, 1)
         check_count("max_connections_per_host", self.max_connections_per_host, 0)
         if check_seconds("keepalive_expiry", self.keepalive_expiry, zero_ok=True) is None:
             raise ArgumentError("keepalive_expiry must be a number of seconds")
+        for name in ("max_answer_size", "max_file_size"):
+            if getattr(self, name) is not None:
+                check_count(name, getattr(self, name), 1)
 
     @classmethod
     def check(cls, value: object) -> Limits:

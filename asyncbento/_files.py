@@ -25,7 +25,7 @@ from aiohttp.multipart import content_disposition_filename, parse_content_dispos
 
 from ._codec import where
 from ._streaming import read_chunk
-from .exceptions import ArgumentError, ArgumentValueError, InputFileNotFound
+from .exceptions import ArgumentError, ArgumentValueError, InputFileNotFound, ResponseTooLarge
 
 CHUNK_SIZE = 256 * 1024
 
@@ -266,11 +266,16 @@ def response_filename(response: aiohttp.ClientResponse) -> str:
     return safe_filename(raw)
 
 
-async def save_download(response: aiohttp.ClientResponse, directory: pathlib.Path) -> pathlib.Path:
+async def save_download(
+    response: aiohttp.ClientResponse, directory: pathlib.Path, limit: int | None = None
+) -> pathlib.Path:
     """Stream a file answer to a new file in ``directory`` and return its path.
 
     The name is the server's (made safe); if taken, a random prefix keeps it unique, so the
     returned name always ends with the server's name, as with BentoML's client.
+
+    Raises:
+        ResponseTooLarge: the file is larger than ``limit`` bytes; nothing is left on disk.
     """
     import aiofiles
     import aiofiles.os
@@ -291,7 +296,14 @@ async def save_download(response: aiohttp.ClientResponse, directory: pathlib.Pat
         break
     try:
         try:
+            written = 0
             while chunk := await read_chunk(response):
+                written += len(chunk)
+                if limit is not None and written > limit:
+                    raise ResponseTooLarge(
+                        f"the file answer from {response.url.path} is larger than {limit} "
+                        "bytes (Limits.max_file_size)"
+                    )
                 await handle.write(chunk)
         finally:
             await handle.close()

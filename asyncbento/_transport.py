@@ -23,6 +23,7 @@ from .exceptions import (
     ConnectionLost,
     ConnectTimeout,
     ReadTimeout,
+    ResponseTooLarge,
     TLSError,
     TransportError,
 )
@@ -158,6 +159,38 @@ def translate_error(exc: BaseException, *, answer_started: bool) -> BentoMLExcep
 
 
 TRANSPORT_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+ERROR_BODY_LIMIT = 1024 * 1024  # of an error answer, only the message is used
+
+
+async def read_body(
+    response: aiohttp.ClientResponse, limit: int | None, *, cut: bool = False
+) -> bytes:
+    """Read a response body of at most ``limit`` bytes (after decompression).
+
+    Beyond the limit: with ``cut``, the first ``limit`` bytes; otherwise ``ResponseTooLarge``.
+    """
+    try:
+        declared = response.content_length
+        if limit is None or (
+            declared is not None
+            and declared <= limit
+            and "Content-Encoding" not in response.headers
+        ):
+            return await response.read()  # the common case: a size known to be within bounds
+        body = bytearray()
+        while chunk := await response.content.readany():
+            body += chunk
+            if len(body) > limit:
+                if cut:
+                    return bytes(body[:limit])
+                raise ResponseTooLarge(
+                    f"the answer from {response.url.path} is larger than {limit} bytes "
+                    "(Limits.max_answer_size)"
+                )
+        return bytes(body)
+    except TRANSPORT_FAILURES as exc:
+        raise translate_error(exc, answer_started=True) from exc
 
 
 class _LoopSession:
@@ -319,12 +352,24 @@ class Transport:
         if state is not None and state.slots is not None:
             state.slots.release()
 
+    @property
+    def limits(self) -> Limits:
+        """The pool and answer-size limits this transport was made with."""
+        return self._limits
+
     async def read(self, response: aiohttp.ClientResponse) -> bytes:
-        """Read a whole response body, translating transport failures."""
-        try:
-            return await response.read()
-        except TRANSPORT_FAILURES as exc:
-            raise translate_error(exc, answer_started=True) from exc
+        """Read a whole response body (at most ``max_answer_size`` bytes once decompressed),
+        translating transport failures.
+
+        Raises:
+            ResponseTooLarge: the body is larger than the limit.
+        """
+        return await read_body(response, self._limits.max_answer_size)
+
+    async def read_error_body(self, response: aiohttp.ClientResponse) -> bytes:
+        """The start of an error answer's body: enough for its message, never all of a huge one
+        (the rest is left unread, and the connection is closed by :meth:`finish`)."""
+        return await read_body(response, ERROR_BODY_LIMIT, cut=True)
 
     async def close(self) -> None:
         """Close the sessions and their connections; safe to call twice.

@@ -26,6 +26,7 @@ Every error a client raises is a :class:`BentoMLException`, with the same class 
     ├── TaskCancelNotSupported       the server refused to cancel a task
     ├── TaskFailed                   a task ended as failed or canceled without an error body
     ├── ResponseDecodeError          a 2xx answer whose body does not match the endpoint's output
+    │   └── ResponseTooLarge         an answer larger than the client's Limits allow
     ├── SchemaMismatch               a generated client's service changed (``check_schema=True``)
     └── TransportError               no usable HTTP answer (error_code 503)
         ├── ConnectError             the connection could not be made (nothing was sent)
@@ -70,6 +71,7 @@ __all__ = [
     "ReadTimeout",
     "ReadinessTimeout",
     "ResponseDecodeError",
+    "ResponseTooLarge",
     "SchemaMismatch",
     "ServiceUnavailable",
     "TLSError",
@@ -301,6 +303,11 @@ class ResponseDecodeError(BentoMLException):
     """A successful answer whose body could not be decoded as the endpoint's output."""
 
     error_code = HTTPStatus.BAD_GATEWAY
+
+
+class ResponseTooLarge(ResponseDecodeError):
+    """An answer larger than ``Limits.max_answer_size`` (in memory) or ``Limits.max_file_size``
+    (a file), counted after decompression; it was not read further."""
 
 
 class SchemaMismatch(BentoMLException):
