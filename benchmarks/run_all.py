@@ -384,8 +384,9 @@ def case_large(spec: dict[str, Any]) -> dict[str, Any]:
 def case_shim(spec: dict[str, Any]) -> dict[str, Any]:
     """The sync facade's own cost: sync calls vs the same client's async calls, paired by round.
 
-    Both run on the portal's loop in this thread (a lone sync caller drives the loop itself), so
-    the difference is what ``SyncHTTPClient`` adds to a call. Also: one empty portal round trip.
+    Both run on the portal's loop (its own thread): the async calls as one coroutine handed over
+    once, the sync calls handed over one by one, so the difference is what ``SyncHTTPClient``
+    adds to a call. Also: one empty portal round trip.
     """
     from asyncbento import SyncHTTPClient
     from asyncbento._portal import get_portal
