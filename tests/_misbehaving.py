@@ -15,6 +15,7 @@ import pathlib
 import socket
 import struct
 import threading
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -231,6 +232,16 @@ def hang() -> Behaviour:
         return False
 
     return run
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> float:
+    """Seconds until ``condition()`` held (checked every 20 ms); fails the test after ``seconds``."""
+    started = time.monotonic()
+    while not condition():
+        elapsed = time.monotonic() - started
+        assert elapsed < seconds, f"still not true after {elapsed:.1f}s"
+        time.sleep(0.02)
+    return time.monotonic() - started
 
 
 @dataclass

@@ -11,6 +11,7 @@ imported here, in the tests.
 from __future__ import annotations
 
 import asyncio
+import gc
 import pathlib
 import re
 import time
@@ -20,7 +21,8 @@ from typing import Any
 
 import pytest
 from _clients import close_client, open_client, opened_client
-from _misbehaving import MisbehavingServer, chunks
+from _misbehaving import MisbehavingServer, chunks, wait_for
+from _misbehaving import misbehaving as misbehaving
 
 import asyncbento
 
@@ -403,3 +405,30 @@ async def test_chunks_in_one_write_match_bentoml() -> None:
         for kind in ("async", "sync"):
             async with opened_client(kind, server.url) as ours:
                 assert [item async for item in ours.stream(data={})] == theirs, kind
+
+
+@pytest.mark.parametrize("leave", ["close", "drop"])
+@pytest.mark.parametrize(
+    "make", [BentoSyncClient, asyncbento.SyncHTTPClient], ids=["bentoml", "asyncbento"]
+)
+def test_a_sync_stream_left_early_is_closed_on_the_server_at_once(
+    misbehaving: MisbehavingServer, make: Any, leave: str
+) -> None:
+    """Closed with ``close()`` or dropped and collected: the server sees the connection closed
+    within 1 s, five times in a row (asyncbento's loop closes it while the caller goes on)."""
+    parts = [f"data: {i}\n\n".encode() for i in range(200)]
+    misbehaving.default("/stream", chunks(parts, delay=0.05))
+    with make(misbehaving.url) as client:
+        for _ in range(5):
+            stream = client.stream(data={})
+            assert next(stream) == "data: 0\n\n"
+            assert misbehaving.open_connections() == 1
+            if leave == "close":
+                stream.close()
+            else:
+                del stream
+                gc.collect()
+            wait_for(lambda: misbehaving.open_connections() == 0, 1.0)
+    if make is BentoSyncClient:
+        _drop_downloads(client)
+    assert misbehaving.count("/stream") == 5

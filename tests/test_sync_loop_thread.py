@@ -1,75 +1,29 @@
 """The sync client's loop runs on its own thread all the time, so work goes on between calls.
 
-A byte-level server (``_misbehaving.py``) counts the connections the client has not closed: a
-stream left early (closed or dropped) and an idle pool past its keep-alive expiry are closed
-while the program does something else. Batches whose loop body is slow, and Ctrl-C in one.
+A byte-level server (``_misbehaving.py``) counts the connections the client has not closed: an
+idle pool past its keep-alive expiry is closed while the program makes no call. Batches whose
+loop body is slow, and Ctrl-C in one. (Streams left early or dropped, closed on the server at
+once, are compared with BentoML's sync client in ``test_differential_bentoml.py``.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
 from _clients import close_client, open_client
-from _misbehaving import MisbehavingServer, chunks, hang
+from _misbehaving import MisbehavingServer, hang, wait_for
 from _misbehaving import misbehaving as misbehaving
 
 from asyncbento import Limits, SyncHTTPClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def wait_for(condition: Callable[[], bool], seconds: float) -> float:
-    """Seconds until ``condition()`` held; fails the test after ``seconds``."""
-    started = time.monotonic()
-    while not condition():
-        elapsed = time.monotonic() - started
-        assert elapsed < seconds, f"still not true after {elapsed:.1f}s"
-        time.sleep(0.02)
-    return time.monotonic() - started
-
-
-@pytest.fixture
-def slow_stream(misbehaving: MisbehavingServer) -> MisbehavingServer:
-    parts = [f"data: {i}\n\n".encode() for i in range(200)]
-    misbehaving.default("/stream", chunks(parts, delay=0.05))
-    return misbehaving
-
-
-def open_stream(client: SyncHTTPClient) -> Iterator[str]:
-    stream: Iterator[str] = client.stream(data={})
-    assert next(stream) == "data: 0\n\n"
-    return stream
-
-
-def test_a_stream_closed_early_is_closed_on_the_server(slow_stream: MisbehavingServer) -> None:
-    with SyncHTTPClient(slow_stream.url, retry=None) as client:
-        for _ in range(5):
-            stream = open_stream(client)
-            assert slow_stream.open_connections() == 1
-            stream.close()
-            wait_for(lambda: slow_stream.open_connections() == 0, 1.0)
-        assert slow_stream.count("/stream") == 5
-
-
-def test_a_dropped_stream_is_closed_on_the_server(slow_stream: MisbehavingServer) -> None:
-    with SyncHTTPClient(slow_stream.url, retry=None) as client:
-        for _ in range(5):
-            stream = open_stream(client)
-            assert slow_stream.open_connections() == 1
-            del stream
-            gc.collect()
-            wait_for(lambda: slow_stream.open_connections() == 0, 1.0)
-        assert slow_stream.count("/stream") == 5
 
 
 def test_idle_connections_expire_while_the_program_makes_no_call(
