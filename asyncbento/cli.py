@@ -3,6 +3,7 @@
     asyncbento describe URL
     asyncbento call URL ENDPOINT [--json JSON] [key=value ...]
     asyncbento batch URL ENDPOINT --input IN.jsonl --output OUT.jsonl [--concurrency N] [--resume]
+    asyncbento generate SOURCE --output MODULE.py [--class-name NAME] [--check]
 
 Every command takes ``--token`` (default ``$BENTO_CLOUD_API_KEY``), ``--timeout``, ``--retries N``
 (attempts in all) or ``--no-retry``, and ``--server-ready-timeout``.
@@ -172,6 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     describe.add_argument("url")
 
+    generate = commands.add_parser(
+        "generate", parents=[common], help="write a typed client module for a service"
+    )
+    generate.add_argument("source", help="the service's URL, or a saved /schema.json file")
+    generate.add_argument("--output", required=True, metavar="MODULE.py", help="'-': stdout")
+    generate.add_argument("--class-name", help="base of the class names (default: the service's)")
+    generate.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if MODULE.py is out of date"
+    )
+
     call = commands.add_parser("call", parents=[common], help="call one endpoint once")
     call.add_argument("url")
     call.add_argument("endpoint")
@@ -317,6 +328,52 @@ async def describe(args: argparse.Namespace, out: TextIO) -> int:
             output = endpoint.output.value
             suffix = f"  [{', '.join(marks)}]" if marks else ""
             out.write(f"  {name}{signature} -> {output}  POST {endpoint.route}{suffix}\n")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- generate
+
+
+def _read_or_none(path: pathlib.Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+async def _schema_document(args: argparse.Namespace) -> Any:
+    source = pathlib.Path(args.source)
+    if "://" not in args.source and await asyncio.to_thread(source.is_file):
+        try:
+            return json.loads(await asyncio.to_thread(source.read_bytes))
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{args.source} is not a JSON /schema.json: {error}") from None
+    args.url = args.source
+    client = make_client(args)
+    try:
+        if args.server_ready_timeout != 0:  # wait for readiness as a client's set-up would
+            await client.wait_until_server_ready(args.server_ready_timeout)
+        return await client._fetch_schema()  # the document as served, not parsed
+    finally:
+        await client.close()
+
+
+async def generate(args: argparse.Namespace, out: TextIO, stderr: TextIO) -> int:
+    """``asyncbento generate``: a typed client module from a URL or a saved schema."""
+    from ._codegen import client_class_names
+    from ._codegen import generate as generate_module
+
+    document = await _schema_document(args)
+    source = generate_module(document, args.class_name)
+    target = pathlib.Path(args.output)
+    if args.check:
+        if await asyncio.to_thread(_read_or_none, target) != source:
+            stderr.write(f"asyncbento: {target} is out of date: run without --check\n")
+            return EXIT_FAILED
+        return EXIT_OK
+    if args.output == "-":
+        out.write(source)
+        return EXIT_OK
+    await asyncio.to_thread(target.write_text, source, encoding="utf-8")
+    names = " and ".join(client_class_names(document, args.class_name))
+    stderr.write(f"wrote {target}: {names}, {len(document.get('routes', ()))} endpoints\n")
     return EXIT_OK
 
 
@@ -683,6 +740,8 @@ async def _run(args: argparse.Namespace, batch_files: tuple[int, set[int]] | Non
             return await describe(args, sys.stdout)
         if args.command == "call":
             return await call(args, sys.stdout)
+        if args.command == "generate":
+            return await generate(args, sys.stdout, sys.stderr)
         assert batch_files is not None
         return await batch(args, *batch_files, sys.stderr)
     except asyncio.CancelledError:
