@@ -785,6 +785,7 @@ class AsyncHTTPClient:
         transport = self._core.transport
         options = self._options
         timeout = options.stream_timeout if stream else options.call_timeout
+        start_within = options.timeout.total if stream else None  # a stream's answer must start
 
         async def attempt() -> aiohttp.ClientResponse:
             response = await transport.start(
@@ -794,6 +795,7 @@ class AsyncHTTPClient:
                 data=None if body is None else body.payload(),
                 headers=None if body is None else body.headers,
                 params=params,
+                start_within=start_within,
             )
             if response.status < 400:
                 return response

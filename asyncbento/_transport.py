@@ -313,9 +313,12 @@ class Transport:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        start_within: float | None = None,
     ) -> aiohttp.ClientResponse:
         """Send a request and return the response once its headers are in.
 
+        ``start_within`` bounds the whole wait for the headers (a stream's ``timeout`` bounds
+        only silences, which a server sending its status line a byte at a time never makes).
         The caller owns the response and must call :meth:`finish` on it.
         """
         if self.closed:
@@ -328,9 +331,12 @@ class Transport:
         assert slots is not None
         await slots.acquire()
         try:
-            return await state.session.request(
+            request = state.session.request(
                 method, url, data=data, headers=headers, params=params, timeout=timeout
             )
+            if start_within is None:
+                return await request
+            return await asyncio.wait_for(request, start_within)
         except TRANSPORT_FAILURES as exc:
             slots.release()
             raise translate_error(exc, answer_started=False) from exc

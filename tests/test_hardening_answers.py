@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import pathlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -86,3 +88,35 @@ async def test_a_huge_error_body_keeps_its_status_class(
     assert failure.value.status == 500
     assert failure.value.message == "z" * 2000  # only the start of it was read
     assert await small.echo(data={"a": 1}) == {"data": {"a": 1}}
+
+
+def trickled_head(delay: float) -> Any:
+    """A stream whose status line and headers come one byte every ``delay`` seconds."""
+
+    async def run(request: Any, writer: asyncio.StreamWriter) -> bool:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for byte in head:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(delay)
+        writer.write(b"3\r\nok\n\r\n0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    return run
+
+
+async def test_a_trickled_status_line_cannot_outlast_the_total(
+    client_kind: str, misbehaving: MisbehavingServer
+) -> None:
+    # Each byte resets the silence (read) limit; the total bounds the wait for the answer to
+    # start. The head takes about 3.5 s to arrive.
+    misbehaving.script("/stream", trickled_head(0.05))
+    async with opened_client(client_kind, misbehaving.url, timeout=1, retry=None) as client:
+        started = time.monotonic()
+        with pytest.raises(exc.ReadTimeout):
+            async for _ in client.stream(data={}):
+                pass
+        assert time.monotonic() - started < 2.5
+        misbehaving.script("/stream", trickled_head(0.001))  # a slow start within the total
+        assert [item async for item in client.stream(data={})] == ["ok\n"]
