@@ -10,7 +10,14 @@ import os
 import pathlib
 import tempfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import aiohttp
@@ -44,9 +51,10 @@ from ._transport import (
     client_headers,
     read_body,
     redact_url,
+    request_headers,
     translate_error,
 )
-from ._validate import check_seconds, check_token
+from ._validate import check_headers, check_seconds, check_token
 from .exceptions import (
     BentoMLException,
     NotFound,
@@ -72,7 +80,7 @@ DEFAULT_USER_AGENT = f"asyncbento/{__version__}"
 class _Options:
     """Per-client (or per-view) call options, with aiohttp timeouts made once."""
 
-    __slots__ = ("call_timeout", "retry", "stream_timeout", "timeout")
+    __slots__ = ("call_timeout", "headers", "retry", "stream_timeout", "timeout")
 
     def __init__(
         self,
@@ -85,6 +93,7 @@ class _Options:
         self.retry = retry
         self.call_timeout = call_timeout
         self.stream_timeout = stream_timeout
+        self.headers: dict[str, str] | None = None  # a view's own headers (with_options)
 
     @classmethod
     def make(cls, timeout: TimeoutLike, retry: RetryPolicy | None) -> _Options:
@@ -326,6 +335,8 @@ class AsyncHTTPClient:
         check_schema: For a generated client (``asyncbento generate``), which embeds its
             service's schema: also fetch ``/schema.json`` at set-up and raise
             :class:`~asyncbento.exceptions.SchemaMismatch` if the service changed.
+        trace_configs: ``aiohttp.TraceConfig`` objects for the client's session, for aiohttp's
+            own request tracing (timings, connection reuse, DNS) and tools built on it.
     """
 
     # A generated client's embedded /schema.json, used at set-up instead of fetching it.
@@ -345,6 +356,7 @@ class AsyncHTTPClient:
         trust_env: bool = False,
         download_dir: str | os.PathLike[str] | None = None,
         check_schema: bool = False,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         if token is None:
             token = os.environ.get("BENTO_CLOUD_API_KEY") or None
@@ -356,6 +368,7 @@ class AsyncHTTPClient:
             limits=Limits.check(limits),
             verify=verify,
             trust_env=trust_env,
+            trace_configs=trace_configs,
         )
         ready_wait = check_seconds("server_ready_timeout", server_ready_timeout, zero_ok=True)
         self._core = _Core(url, transport, ready_wait, download_dir)
@@ -536,12 +549,15 @@ class AsyncHTTPClient:
         *,
         timeout: TimeoutLike | _NotGiven = NOT_GIVEN,
         retry: RetryPolicy | None | _NotGiven = NOT_GIVEN,
+        headers: Mapping[str, str] | _NotGiven = NOT_GIVEN,
     ) -> Self:
         """A light view of this client with other call options, sharing its connections.
 
         Args:
             timeout: Seconds per call, a :class:`asyncbento.Timeout`, or None for no limit.
             retry: A :class:`asyncbento.RetryPolicy`, or None to never retry.
+            headers: Headers for the view's requests, on top of (and overriding) this
+                client's; this client's own requests do not get them.
 
         Returns:
             A client that shares this one's session, endpoints and download directory.
@@ -553,6 +569,9 @@ class AsyncHTTPClient:
             self._options.timeout if isinstance(timeout, _NotGiven) else timeout,
             self._options.retry if isinstance(retry, _NotGiven) else retry,
         )
+        view._options.headers = self._options.headers
+        if not isinstance(headers, _NotGiven):
+            view._options.headers = {**(self._options.headers or {}), **check_headers(headers)}
         view._methods = {}
         if self._core.endpoints is not None:
             view._bind_methods()
@@ -786,6 +805,7 @@ class AsyncHTTPClient:
         options = self._options
         timeout = options.stream_timeout if stream else options.call_timeout
         start_within = options.timeout.total if stream else None  # a stream's answer must start
+        headers = request_headers(options.headers, None if body is None else body.headers)
 
         async def attempt() -> aiohttp.ClientResponse:
             response = await transport.start(
@@ -793,7 +813,7 @@ class AsyncHTTPClient:
                 url,
                 timeout=timeout,
                 data=None if body is None else body.payload(),
-                headers=None if body is None else body.headers,
+                headers=headers,
                 params=params,
                 start_within=start_within,
             )

@@ -194,8 +194,9 @@ class SyncHTTPClient:
 
     Args:
         url: The service's address (``http(s)://host:port``, ``host:port`` or a Unix socket).
-        **options: ``token``, ``timeout``, ``server_ready_timeout``, ``retry``, ``limits``,
-            ``verify``, ``trust_env``, ``download_dir``: as for ``AsyncHTTPClient``.
+        **options: ``token``, ``timeout``, ``server_ready_timeout``, ``headers``, ``retry``,
+            ``limits``, ``verify``, ``trust_env``, ``download_dir``, ``trace_configs``: as for
+            ``AsyncHTTPClient``.
 
     Raises:
         ServiceUnavailable: the server was not ready within ``server_ready_timeout``.

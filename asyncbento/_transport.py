@@ -1,5 +1,5 @@
 """One aiohttp session and connector per client, and the one place where aiohttp errors
-become asyncbento errors."""
+become asyncbento errors. The caller's trace context is added to each request here."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import base64
 import os
 import ssl
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -15,6 +15,7 @@ import aiohttp
 from yarl import URL
 
 from ._config import Limits
+from ._tracing import otel_in_use, with_trace_context
 from ._validate import check_headers
 from .exceptions import (
     BadInput,
@@ -110,6 +111,16 @@ def redact_url(url: str) -> str:
         return url
     user = userinfo.partition(":")[0]
     return f"{scheme}{separator}{user}:***@{host}{slash}{tail}"
+
+
+def request_headers(
+    view: Mapping[str, str] | None, body: Mapping[str, str] | None
+) -> Mapping[str, str] | None:
+    """One request's headers on top of the session's: a view's own (``with_options``), then
+    the body's (its Content-Type must win)."""
+    if not view:
+        return body
+    return {**view, **body} if body else view
 
 
 def ssl_option(verify: VerifyLike) -> ssl.SSLContext | bool:
@@ -241,9 +252,14 @@ class Transport:
         limits: Limits,
         verify: VerifyLike = True,
         trust_env: bool = False,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self.base_url, self.socket_path = parse_base_url(url)
         self._headers = dict(headers)
+        self._trace_configs = list(trace_configs)
+        # Responses whose end something waits for (a call's span), by response.
+        self._finishers: dict[aiohttp.ClientResponse, Callable[[aiohttp.ClientResponse], None]]
+        self._finishers = {}
         self._limits = limits
         self._ssl = ssl_option(verify)
         self._trust_env = trust_env
@@ -277,6 +293,7 @@ class Transport:
             trust_env=self._trust_env,
             auto_decompress=True,
             timeout=aiohttp.ClientTimeout(total=None),
+            trace_configs=self._trace_configs or None,
         )
 
     async def _session_for(self, loop: asyncio.AbstractEventLoop) -> _LoopSession:
@@ -327,6 +344,8 @@ class Transport:
         state = self._last
         if state is None or state.loop is not loop or state.pid != _PID[0]:
             state = await self._session_for(loop)
+        if otel_in_use():  # the application uses OpenTelemetry: send the caller's context
+            headers = with_trace_context(headers)
         slots = state.slots
         assert slots is not None
         await slots.acquire()
@@ -351,6 +370,10 @@ class Transport:
             response.release()
         else:
             response.close()
+        if self._finishers:
+            finisher = self._finishers.pop(response, None)
+            if finisher is not None:
+                finisher(response)
         state = self._last
         loop = asyncio.get_running_loop()
         if state is None or state.loop is not loop:
@@ -362,6 +385,12 @@ class Transport:
     def limits(self) -> Limits:
         """The pool and answer-size limits this transport was made with."""
         return self._limits
+
+    def on_finish(
+        self, response: aiohttp.ClientResponse, finisher: Callable[[aiohttp.ClientResponse], None]
+    ) -> None:
+        """Have :meth:`finish` call ``finisher(response)`` once the response is done with."""
+        self._finishers[response] = finisher
 
     async def read(self, response: aiohttp.ClientResponse) -> bytes:
         """Read a whole response body (at most ``max_answer_size`` bytes once decompressed),

@@ -6,7 +6,8 @@
     asyncbento generate SOURCE --output MODULE.py [--class-name NAME] [--check]
 
 Every command takes ``--token`` (default ``$BENTO_CLOUD_API_KEY``), ``--timeout``, ``--retries N``
-(attempts in all) or ``--no-retry``, and ``--server-ready-timeout``.
+(attempts in all) or ``--no-retry``, ``--server-ready-timeout``, and ``--header NAME:VALUE``
+(repeatable) for headers on every request.
 
 ``call`` prints text outputs as they are, file outputs as their saved path, bytes raw (for
 piping), streams chunk by chunk as they arrive, and everything else as JSON. A root-input
@@ -157,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="seconds to wait for /readyz (default: --timeout; 0: do not wait)",
     )
+    common.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="a header for every request (repeatable)",
+    )
     retries = common.add_mutually_exclusive_group()
     retries.add_argument(
         "--retries",
@@ -240,11 +248,22 @@ def make_client(args: argparse.Namespace) -> AsyncHTTPClient:
             token=args.token,
             timeout=args.timeout,
             server_ready_timeout=args.server_ready_timeout,
+            headers=_parse_headers(args.header),
             retry=retry,
             download_dir=getattr(args, "download_dir", None),
         )
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from error
+
+
+def _parse_headers(words: Sequence[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for word in words:
+        name, colon, value = word.partition(":")
+        if not colon or not name.strip():
+            raise UsageError(f"--header takes NAME:VALUE, got {word!r}")
+        headers[name.strip()] = value.strip()
+    return headers
 
 
 def _check_url(url: str) -> None:

@@ -270,12 +270,13 @@ class ExampleService:
 
     @bentoml.api
     def echo_headers(self, names: list[str], ctx: bentoml.Context) -> dict[str, t.Any]:
-        """The request headers asked for by name, and the trace the server ran this call in."""
+        """Every value of each request header asked for by name (a list per name, empty when
+        absent), and the trace and span the server ran this call in."""
         from opentelemetry import trace
 
         span = trace.get_current_span().get_span_context()
         return {
-            "headers": {name: ctx.request.headers.get(name) for name in names},
+            "headers": {name: ctx.request.headers.getlist(name) for name in names},
             "trace_id": format(span.trace_id, "032x") if span.is_valid else None,
             "span_id": format(span.span_id, "016x") if span.is_valid else None,
         }

@@ -123,6 +123,23 @@ def test_call_forms(example_url: str, tmp_path: pathlib.Path) -> None:
     assert raw.stdout == b"ABCD"  # bytes go out raw
 
 
+def test_header_option_reaches_the_service(example_url: str) -> None:
+    result = run(
+        "call",
+        example_url,
+        "echo_headers",
+        "--header",
+        "X-Tenant: acme",
+        "--header",
+        "X-User:u1",
+        '--json={"names": ["x-tenant", "x-user"]}',
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["headers"] == {"x-tenant": ["acme"], "x-user": ["u1"]}
+    bad = run("call", example_url, "add", "a=1", "--header", "no-colon")
+    assert bad.returncode == 2 and "--header takes NAME:VALUE" in bad.stderr
+
+
 def test_call_errors_and_usage(example_url: str) -> None:
     failed = run("call", example_url, "fail", "code=404", "message=gone")
     assert failed.returncode == 1

@@ -4,15 +4,24 @@ ids on errors, per-call headers, trace context propagation and aiohttp tracing."
 from __future__ import annotations
 
 import asyncio
+import os
+import pathlib
 import re
+import subprocess
+import sys
+import threading
 from typing import Any
 
+import aiohttp
 import pytest
+from _clients import SyncAsAsync, close_client, open_client
 
-from asyncbento import BentoMLException, RetryPolicy
+import asyncbento
+from asyncbento import AsyncHTTPClient, BentoMLException, RetryPolicy, SyncHTTPClient
 from asyncbento.exceptions import InternalServerError, InvalidArgument
 from asyncbento.testing import BentoServer
 
+ENV = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parent.parent))
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_delay=0.01, jitter=False)
 
 
@@ -59,8 +68,6 @@ async def test_every_error_answer_carries_its_own_ids(client: Any) -> None:
 async def test_a_retried_error_carries_the_last_answers_id(
     client_kind: str, example_url: str
 ) -> None:
-    from _clients import close_client, open_client
-
     opened = await open_client(client_kind, example_url, retry=FAST_RETRY)
     try:
         with pytest.raises(BentoMLException) as caught:
@@ -74,3 +81,198 @@ async def test_a_retried_error_carries_the_last_answers_id(
 def test_errors_without_an_answer_have_no_ids() -> None:
     error = BentoMLException("no answer")
     assert (error.request_id, error.trace_id, str(error)) == (None, None, "no answer")
+
+
+# ----------------------------------------------------------------------------- per-call headers
+
+
+def _view(client: Any, **options: Any) -> Any:
+    """``client.with_options(...)`` for either client kind, awaitable like the fixture's."""
+    if isinstance(client, SyncAsAsync):
+        return SyncAsAsync(client.sync.with_options(**options))
+    return client.with_options(**options)
+
+
+def _transport(client: Any) -> Any:
+    return (client.sync._async if isinstance(client, SyncAsAsync) else client)._core.transport
+
+
+async def test_per_call_headers_reach_the_service_and_stay_in_their_view(client: Any) -> None:
+    tenant = _view(client, headers={"X-Tenant": "acme"})
+    names = ["x-tenant", "x-user", "user-agent", "content-type"]
+    seen = (await tenant.echo_headers(names=names))["headers"]
+    assert seen == {
+        "x-tenant": ["acme"],
+        "x-user": [],
+        "user-agent": [f"asyncbento/{asyncbento.__version__}"],  # the client's own stay
+        "content-type": ["application/json"],  # the body's own wins
+    }
+    user = _view(tenant, headers={"X-User": "u1", "Content-Type": "text/plain"})
+    seen = (await user.echo_headers(names=names))["headers"]
+    assert (seen["x-tenant"], seen["x-user"], seen["content-type"]) == (
+        ["acme"],
+        ["u1"],
+        ["application/json"],
+    )
+    other = _view(tenant, headers={"X-Tenant": "globex"})
+    assert (await other.echo_headers(names=["x-tenant"]))["headers"] == {"x-tenant": ["globex"]}
+    # The parent client never sends a view's headers, and every view shares its connections.
+    assert (await client.echo_headers(names=["x-tenant"]))["headers"] == {"x-tenant": []}
+    assert (await tenant.echo_headers(names=["x-user"]))["headers"] == {"x-user": []}
+    assert _transport(tenant) is _transport(user) is _transport(other) is _transport(client)
+
+
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ({"X-Ok": 1}, TypeError),
+        (["X-Ok"], TypeError),
+        ({"": "v"}, ValueError),
+        ({"X Bad": "v"}, ValueError),
+        ({"X-Bad:": "v"}, ValueError),
+        ({"X-Bad": "v\r\nInjected: 1"}, ValueError),
+    ],
+)
+def test_bad_headers_are_refused_before_anything_is_sent(
+    headers: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        AsyncHTTPClient("http://127.0.0.1:9", headers=headers)
+    with pytest.raises(error):
+        AsyncHTTPClient("http://127.0.0.1:9").with_options(headers=headers)
+
+
+# ----------------------------------------------------------------------------- trace context
+
+_TRACE = ["traceparent", "tracestate", "baggage"]
+
+
+def _traceparent(span: Any) -> str:
+    context = span.get_span_context()
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+async def test_the_service_receives_the_callers_trace_context(client: Any) -> None:
+    from opentelemetry import baggage, context
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("tests")
+    with tracer.start_as_current_span("caller") as span:
+        answer = await client.echo_headers(names=_TRACE)
+    assert answer["headers"] == {
+        "traceparent": [_traceparent(span)],
+        "tracestate": [],
+        "baggage": [],
+    }
+    # The server's own span continues the caller's trace.
+    assert answer["trace_id"] == f"{span.get_span_context().trace_id:032x}"
+    token = context.attach(baggage.set_baggage("tenant", "acme"))
+    try:
+        with tracer.start_as_current_span("with baggage") as inner:
+            answer = await client.echo_headers(names=_TRACE)
+    finally:
+        context.detach(token)
+    assert answer["headers"]["traceparent"] == [_traceparent(inner)]
+    assert answer["headers"]["baggage"] == ["tenant=acme"]
+
+
+async def test_nothing_is_sent_without_an_active_context(client: Any) -> None:
+    import opentelemetry.context  # noqa: F401 - loaded, but no span is active
+
+    answer = await client.echo_headers(names=_TRACE)
+    assert answer["headers"] == {"traceparent": [], "tracestate": [], "baggage": []}
+
+
+def test_a_sync_call_sends_the_calling_threads_span(example_url: str) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("tests")
+    results: dict[str, Any] = {}
+    with SyncHTTPClient(example_url) as client:
+
+        def work(name: str) -> None:
+            with tracer.start_as_current_span(name) as span:
+                results[name] = (client.echo_headers(names=["traceparent"]), _traceparent(span))
+
+        threads = [threading.Thread(target=work, args=(f"thread {i}",)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        work("main")
+        for thread in threads:
+            thread.join()
+    assert len(results) == 5
+    for answer, sent in results.values():
+        assert answer["headers"]["traceparent"] == [sent]
+
+
+# ----------------------------------------------------------------------------- aiohttp tracing
+
+
+async def test_trace_configs_see_every_request_and_connection_reuse(
+    client_kind: str, example_url: str
+) -> None:
+    events: list[str] = []
+
+    async def on_request_start(session: Any, context: Any, params: Any) -> None:
+        events.append(f"start {params.method} {params.url.path}")
+
+    async def on_connection_create_end(session: Any, context: Any, params: Any) -> None:
+        events.append("new connection")
+
+    async def on_connection_reuseconn(session: Any, context: Any, params: Any) -> None:
+        events.append("reused connection")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    trace.on_connection_create_end.append(on_connection_create_end)
+    trace.on_connection_reuseconn.append(on_connection_reuseconn)
+    opened = await open_client(
+        client_kind, example_url, trace_configs=[trace], server_ready_timeout=0
+    )
+    try:
+        assert await opened.add(a=1, b=2) == 3
+        assert await opened.add(a=2, b=2) == 4
+    finally:
+        await close_client(opened)
+    assert events == [
+        "start GET /schema.json",
+        "new connection",
+        "start POST /v1/math/add",
+        "reused connection",
+        "start POST /v1/math/add",
+        "reused connection",
+    ]
+
+
+def test_opentelemetry_is_not_imported_unless_the_application_uses_it(example_url: str) -> None:
+    # A fresh interpreter: this test process has OpenTelemetry loaded (bentoml imports it).
+    script = f"""
+import asyncio, sys
+import asyncbento
+from asyncbento import exceptions
+
+URL = {example_url!r}
+assert not [m for m in sys.modules if m.startswith("opentelemetry")], "import asyncbento"
+
+async def main():
+    async with asyncbento.AsyncHTTPClient(URL) as client:
+        assert await client.with_options(headers={{"X-Tenant": "a"}}).add(a=1) == 1
+        assert "".join([x async for x in client.stream_async(n=2)]) == "tok0\\ntok1\\n"
+        try:
+            await client.fail(code=500)
+        except exceptions.InternalServerError as error:
+            assert error.request_id
+        task = await client.slow_square.submit(x=3, delay=0)
+        assert (await task.result(timeout=30)) == {{"x": 3, "square": 9}}
+
+asyncio.run(main())
+with asyncbento.SyncHTTPClient(URL) as client:
+    assert client.add(a=2) == 2
+    assert list(client.stream_sync(n=1)) == ["tok0\\n"]
+loaded = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
+print("loaded:", loaded)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=ENV
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "loaded: []"), done.stderr

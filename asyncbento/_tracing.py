@@ -1,0 +1,87 @@
+"""Trace context propagation: the caller's OpenTelemetry context goes out with each request.
+
+Nothing of OpenTelemetry is imported here. Only when the application has imported it
+(``opentelemetry.context`` is in ``sys.modules``) does a request ask OpenTelemetry's globally
+configured propagator (W3C ``traceparent``/``tracestate`` and baggage by default) to write the
+current context into its headers; otherwise a request pays one dict lookup. The sync client's
+calls run on its loop thread in a copy of the caller's context, so the caller's span is the
+one sent.
+
+Opt-in spans (``asyncbento.integrations.opentelemetry``) register a :class:`CallTracer` here;
+the client asks it for one span per call.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import aiohttp
+    from yarl import URL
+
+    from ._transport import Transport
+
+_CONTEXT_MODULE = "opentelemetry.context"
+_modules: dict[str, ModuleType] = {}
+
+
+def _otel(name: str) -> ModuleType:
+    module = _modules.get(name)
+    if module is None:
+        import importlib
+
+        module = _modules[name] = importlib.import_module(name)
+    return module
+
+
+def otel_in_use() -> bool:
+    """Whether the application has imported OpenTelemetry (asyncbento never does on its own)."""
+    return _CONTEXT_MODULE in sys.modules
+
+
+def with_trace_context(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """``headers`` plus the current OpenTelemetry context, as the global propagator writes it.
+
+    Call only when :func:`otel_in_use`. An empty context (no span, no baggage) adds nothing.
+    """
+    context = _otel(_CONTEXT_MODULE).get_current()
+    if not context:
+        return headers
+    carrier: dict[str, str] = dict(headers) if headers else {}
+    _otel("opentelemetry.propagate").inject(carrier, context=context)
+    return carrier
+
+
+Attempt = Callable[[], Awaitable["aiohttp.ClientResponse"]]
+
+
+class CallTracer(Protocol):
+    """Makes one span per client call (registered by the OpenTelemetry integration)."""
+
+    async def open(
+        self,
+        transport: Transport,
+        method: str,
+        url: URL,
+        endpoint: str | None,
+        attempt: Attempt,
+        retry: Callable[[Attempt], Awaitable[aiohttp.ClientResponse]],
+    ) -> aiohttp.ClientResponse:
+        """Return ``await retry(attempt)`` (the call's attempts under its retry policy), run
+        inside the call's span; the span ends when the transport finishes the response."""
+        ...
+
+
+class _Registry:
+    """Where the OpenTelemetry integration puts its tracer (``None``: spans are off)."""
+
+    __slots__ = ("call_tracer",)
+
+    def __init__(self) -> None:
+        self.call_tracer: CallTracer | None = None
+
+
+registry = _Registry()
