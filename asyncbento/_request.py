@@ -138,7 +138,7 @@ async def send_request(
     method = method.upper()
     address = target_url(transport.base_url, url)
     body, content_type = request_body(json, content, data)
-    all_headers = dict(headers or {})
+    all_headers = {**(options.headers or {}), **(headers or {})}  # a view's, then the call's
     if content_type is not None and not any(k.lower() == "content-type" for k in all_headers):
         all_headers["Content-Type"] = content_type
     limits = options if isinstance(timeout, _NotGiven) else options.make(timeout, options.retry)

@@ -2,7 +2,8 @@
 
 It has the attributes code written for BentoML's clients (which return an ``httpx.Response``)
 uses: ``status_code``, ``headers`` (case-insensitive), ``content``, ``text``, ``json()``,
-``url``, ``is_success``, ``is_error`` and ``raise_for_status()``.
+``url``, ``is_success``, ``is_error`` and ``raise_for_status()``; plus the server's
+``request_id`` and ``trace_id`` for finding the answer in its log.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ._codec import JSON_DECODER, error_from_answer
+from ._codec import JSON_DECODER, REQUEST_ID_HEADER, TRACE_ID_HEADER, error_from_answer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
@@ -63,6 +64,16 @@ class Response:
             ValueError: the body is not valid JSON (a ``msgspec.DecodeError``).
         """
         return JSON_DECODER.decode(self.content)
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's ``X-BentoML-Request-ID`` for this answer (``None`` when absent)."""
+        return self.headers.get(REQUEST_ID_HEADER)
+
+    @property
+    def trace_id(self) -> str | None:
+        """The server's ``X-BentoML-Trace-ID`` for this answer (``None`` when absent)."""
+        return self.headers.get(TRACE_ID_HEADER)
 
     @property
     def is_success(self) -> bool:

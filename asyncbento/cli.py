@@ -126,7 +126,8 @@ def report_rejected(error: BaseException, line: int, stderr: TextIO) -> None:
     """Name a rejected input's line on stderr: refused by the client (not an object of
     arguments, an unknown argument, a missing file...) or by the server (400)."""
     if _rejected(error):
-        stderr.write(f"asyncbento batch: line {line}: rejected input: {error}\n")
+        message = error.message if isinstance(error, BentoMLException) else error
+        stderr.write(f"asyncbento batch: line {line}: rejected input: {message}\n")
 
 
 def _saved_path(value: Any) -> str | None:
@@ -794,6 +795,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the exit-time flush
         return EXIT_OK
-    except (BentoMLException, OSError, TypeError, ValueError) as error:
+    except BentoMLException as error:
+        sys.stderr.write(f"asyncbento: {type(error).__name__}: {error.message}\n")
+        if error.request_id is not None or error.trace_id is not None:  # for the server's log
+            sys.stderr.write(
+                f"asyncbento: request_id={error.request_id} trace_id={error.trace_id}\n"
+            )
+        return EXIT_FAILED
+    except (OSError, TypeError, ValueError) as error:
         sys.stderr.write(f"asyncbento: {type(error).__name__}: {error}\n")
         return EXIT_FAILED

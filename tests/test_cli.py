@@ -144,7 +144,8 @@ def test_call_errors_and_usage(example_url: str) -> None:
     failed = run("call", example_url, "fail", "code=404", "message=gone")
     assert failed.returncode == 1
     assert re.search(
-        r"NotFound: gone \(request_id=[0-9a-f]{16}, trace_id=[0-9a-f]{32}\)", failed.stderr
+        r"NotFound: gone\nasyncbento: request_id=[0-9a-f]{16} trace_id=[0-9a-f]{32}\n",
+        failed.stderr,
     )
     unknown = run("call", example_url, "nope")
     assert unknown.returncode == 2 and "no endpoint 'nope'" in unknown.stderr

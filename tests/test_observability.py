@@ -276,3 +276,21 @@ print("loaded:", loaded)
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=ENV
     )
     assert (done.returncode, done.stdout.strip()) == (0, "loaded: []"), done.stderr
+
+
+async def test_request_responses_name_themselves_and_views_send_their_headers(
+    client: Any,
+) -> None:
+    view = _view(client, headers={"X-Tenant": "acme"})
+    answer = await view.request("POST", "/echo_headers", json={"names": ["x-tenant"]})
+    assert answer.json()["headers"] == {"x-tenant": ["acme"]}
+    assert re.fullmatch(r"[0-9a-f]{16}", answer.request_id or "")
+    assert answer.trace_id == answer.json()["trace_id"]  # the server's trace for this call
+    failed = await client.request("POST", "/fail", json={"code": 500})
+    assert failed.status_code == 500 and failed.request_id
+    with pytest.raises(InternalServerError) as caught:
+        failed.raise_for_status()
+    assert (caught.value.request_id, caught.value.trace_id) == (failed.request_id, failed.trace_id)
+    missing = await client.request("GET", "/no/such/route")
+    assert missing.status_code == 404
+    assert missing.request_id is None  # the server names API answers only
