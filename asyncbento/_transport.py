@@ -18,6 +18,7 @@ from ._config import Limits
 from ._tracing import otel_in_use, with_trace_context
 from ._validate import check_headers
 from .exceptions import (
+    ArgumentError,
     BadInput,
     BentoMLException,
     ConnectError,
@@ -257,6 +258,8 @@ class Transport:
         self.base_url, self.socket_path = parse_base_url(url)
         self._headers = dict(headers)
         self._trace_configs = list(trace_configs)
+        if not all(isinstance(config, aiohttp.TraceConfig) for config in self._trace_configs):
+            raise ArgumentError("trace_configs must be a sequence of aiohttp.TraceConfig")
         # Responses whose end something waits for (a call's span), by response.
         self._finishers: dict[aiohttp.ClientResponse, Callable[[aiohttp.ClientResponse], None]]
         self._finishers = {}

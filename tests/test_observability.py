@@ -142,6 +142,11 @@ def test_bad_headers_are_refused_before_anything_is_sent(
         AsyncHTTPClient("http://127.0.0.1:9").with_options(headers=headers)
 
 
+def test_trace_configs_must_be_aiohttp_trace_configs() -> None:
+    with pytest.raises(TypeError, match="aiohttp.TraceConfig"):
+        AsyncHTTPClient("http://127.0.0.1:9", trace_configs=[object()])  # type: ignore[list-item]
+
+
 # ----------------------------------------------------------------------------- trace context
 
 _TRACE = ["traceparent", "tracestate", "baggage"]
