@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 from . import exceptions
 from ._client import AsyncEndpointMethod, AsyncHTTPClient
 from ._config import NOT_GIVEN, Limits, RetryPolicy, Timeout
+from ._limiter import Adaptive
 from ._response import Response
 from ._schema import Endpoint
 from ._streaming import ServerSentEvent
@@ -24,6 +25,7 @@ from .exceptions import BentoMLException
 
 __all__ = [
     "NOT_GIVEN",
+    "Adaptive",
     "AsyncEndpointMethod",
     "AsyncHTTPClient",
     "AsyncTask",

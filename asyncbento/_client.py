@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from ._batch import Inputs
+    from ._limiter import Adaptive
 
 T = TypeVar("T")
 
@@ -587,32 +588,38 @@ class AsyncHTTPClient:
         concurrency: int = 64,
         return_exceptions: bool = False,
         progress: bool = False,
+        adaptive: bool | Adaptive = True,
     ) -> list[Any]:
-        """Call ``endpoint`` once per input, ``concurrency`` at a time; results in input order.
+        """Call ``endpoint`` once per input, at most ``concurrency`` at a time; results in order.
 
         Args:
             endpoint: An endpoint name or method of this client.
             inputs: An iterable or async iterable (pulled lazily) of keyword dicts, or of
                 values for a root-input endpoint.
-            concurrency: Calls in flight at once.
+            concurrency: The most calls in flight at once.
             return_exceptions: Put a failed input's exception in its place and go on;
                 otherwise the first failure cancels the rest and is raised.
             progress: Show a tqdm progress bar (needs ``asyncbento[progress]``).
+            adaptive: Keep as many calls in flight as the service accepts, up to
+                ``concurrency`` (inputs it refuses with 429/503 are sent again); ``False``
+                keeps exactly ``concurrency``; an :class:`asyncbento.Adaptive` tunes it.
 
         Returns:
             One result (or exception) per input, in input order.
         """
-        from ._batch import collect, endpoint_call, resolve_endpoint  # only batches need it
+        from ._batch import collect  # only batches need it
+        from ._overload import endpoint_batch
 
         await self._setup()
-        method = resolve_endpoint(self, endpoint)
+        call, name = endpoint_batch(self, endpoint, adaptive)
         return await collect(
-            endpoint_call(method),
+            call,
             inputs,
             concurrency=concurrency,
+            adaptive=adaptive,
             return_exceptions=return_exceptions,
             progress=progress,
-            description=method.__name__,
+            description=name,
         )
 
     def imap(
@@ -624,6 +631,7 @@ class AsyncHTTPClient:
         ordered: bool = False,
         return_exceptions: bool = False,
         progress: bool = False,
+        adaptive: bool | Adaptive = True,
     ) -> AsyncIterator[tuple[int, Any]]:
         """Like :meth:`map`, but yield ``(index, result)`` pairs as calls finish.
 
@@ -633,16 +641,20 @@ class AsyncHTTPClient:
         Args:
             endpoint: An endpoint name or method of this client.
             inputs: An iterable or async iterable of keyword dicts (or root values).
-            concurrency: Calls in flight at once.
+            concurrency: The most calls in flight at once.
             ordered: Yield in input order instead of completion order.
             return_exceptions: Yield a failed input's exception as its result; otherwise the
                 first failure cancels the rest and is raised.
             progress: Show a tqdm progress bar.
+            adaptive: Keep as many calls in flight as the service accepts, up to
+                ``concurrency`` (inputs it refuses with 429/503 are sent again); ``False``
+                keeps exactly ``concurrency``; an :class:`asyncbento.Adaptive` tunes it.
 
         Returns:
             An async iterator of ``(index, result)``; ``index`` is the input's position.
         """
-        from ._batch import endpoint_call, resolve_endpoint, run_batch
+        from ._batch import run_batch
+        from ._overload import endpoint_batch
 
         if self._core.endpoints is None:
             return after_setup(
@@ -654,17 +666,19 @@ class AsyncHTTPClient:
                     ordered=ordered,
                     return_exceptions=return_exceptions,
                     progress=progress,
+                    adaptive=adaptive,
                 ),
             )
-        method = resolve_endpoint(self, endpoint)
+        call, name = endpoint_batch(self, endpoint, adaptive)
         return run_batch(
-            endpoint_call(method),
+            call,
             inputs,
             concurrency=concurrency,
+            adaptive=adaptive,
             ordered=ordered,
             return_exceptions=return_exceptions,
             progress=progress,
-            description=method.__name__,
+            description=name,
         )
 
     async def map_tasks(
@@ -676,31 +690,36 @@ class AsyncHTTPClient:
         return_exceptions: bool = False,
         progress: bool = False,
         timeout: float | None = None,
+        adaptive: bool | Adaptive = True,
     ) -> list[Any]:
         """Submit every input to a task endpoint and collect the results in input order.
 
         Args:
             endpoint: A task endpoint's name or method.
             inputs: An iterable or async iterable of keyword dicts.
-            concurrency: Tasks submitted and polled at once.
+            concurrency: The most tasks submitted and polled at once.
             return_exceptions: Put a failed task's exception in its place and go on.
             progress: Show a tqdm progress bar.
             timeout: Seconds to wait for each task (None: no limit).
+            adaptive: As for :meth:`map`; only a refused submission is sent again (never a
+                task the service has accepted).
 
         Returns:
             One output (or exception) per input, in input order.
         """
-        from ._batch import collect, resolve_endpoint, task_call
+        from ._batch import collect
+        from ._overload import task_batch
 
         await self._setup()
-        method = resolve_endpoint(self, endpoint)
+        call, name = task_batch(self, endpoint, adaptive, timeout)
         return await collect(
-            task_call(method, timeout),
+            call,
             inputs,
             concurrency=concurrency,
+            adaptive=adaptive,
             return_exceptions=return_exceptions,
             progress=progress,
-            description=method.__name__,
+            description=name,
         )
 
     # ----------------------------------------------------------------- readiness

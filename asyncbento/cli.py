@@ -56,10 +56,18 @@ import aiofiles
 import msgspec
 
 from . import __version__
-from ._batch import endpoint_call, run_batch, task_call
+from ._batch import (
+    Call,
+    Overload,
+    make_window,
+    progress_figures,
+    run_batch,
+)
 from ._client import AsyncEndpointMethod, AsyncHTTPClient
 from ._config import DEFAULT_RETRY, RetryPolicy
-from .exceptions import ArgumentValueError, BentoMLException, InvalidArgument
+from ._limiter import Window
+from ._overload import endpoint_batch, task_batch
+from .exceptions import ArgumentValueError, BatchOverloaded, BentoMLException, InvalidArgument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _READ_BLOCK = 1 << 18
@@ -216,7 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("endpoint")
     batch.add_argument("--input", required=True, metavar="IN.jsonl", help="one input per line")
     batch.add_argument("--output", required=True, metavar="OUT.jsonl", help="one result per line")
-    batch.add_argument("--concurrency", type=int, default=64, help="calls in flight (64)")
+    batch.add_argument(
+        "--concurrency",
+        type=int,
+        default=64,
+        help="most calls in flight (64); fewer while the service refuses calls (429/503)",
+    )
+    batch.add_argument(
+        "--fixed-window",
+        action="store_true",
+        help="keep --concurrency calls in flight; a refused call fails as any other",
+    )
     batch.add_argument(
         "--resume", action="store_true", help="keep the successes in OUT, redo the rest"
     )
@@ -616,9 +634,10 @@ class _Meter:
 
     _EVERY = 0.25  # seconds between redraws
 
-    def __init__(self, stream: TextIO, total: int) -> None:
+    def __init__(self, stream: TextIO, total: int, window: Window) -> None:
         self._stream = stream
         self._total = total
+        self._window = window
         self._started = self._shown = time.monotonic()
 
     def show(self, done: int, failed: int, final: bool = False) -> None:
@@ -629,7 +648,8 @@ class _Meter:
         rate = done / (now - self._started) if now > self._started else 0.0
         left = (self._total - done) / rate if rate else 0.0
         self._stream.write(
-            f"\r{done}/{self._total} calls, {failed} failed, {rate:.1f}/s, ETA {left:.0f}s\033[K"
+            f"\r{done}/{self._total} calls, {rate:.1f}/s, ETA {left:.0f}s, "
+            f"{progress_figures(self._window, failed)}\033[K"
         )
         if final:
             self._stream.write("\n")
@@ -644,67 +664,109 @@ def _tqdm_installed() -> bool:
     return True
 
 
+class _Recorder:
+    """Records each input's outcome the moment its call ends, so that an interruption cannot
+    lose a finished result; counts successes and failures.
+
+    A call the service refused for overload is not recorded: the engine sends it again. Only
+    if the batch's overload budget runs out does its ``BatchOverloaded`` come back from the
+    engine, to be recorded then (:meth:`overloaded`).
+    """
+
+    def __init__(self, call: Call, writer: _Writer, stderr: TextIO) -> None:
+        self._call = call
+        self._writer = writer
+        self._stderr = stderr
+        self._refused: dict[int, BaseException] = {}  # line index -> its last refusal
+        self.ok = self.failed = 0
+
+    async def __call__(self, item: tuple[int, Any]) -> None:
+        index, arguments = item
+        try:
+            if isinstance(arguments, MalformedLine):
+                raise arguments
+            output = await self._call(arguments)
+            line = to_json({"index": index, "output": output})
+        except Overload as overload:
+            if not overload.resend:
+                self._failure(index, overload.error)
+            else:
+                self._refused[index] = overload.error
+            raise  # the engine shrinks its window and sends the input again
+        except Exception as error:
+            self._failure(index, error)
+            raise  # counted as an error by the progress bar
+        self._refused.pop(index, None)
+        self.ok += 1
+        self._writer.add(line + b"\n")
+
+    def overloaded(self, error: BatchOverloaded) -> None:
+        """Record an input the engine gave up on, found by its last refusal."""
+        for index, refusal in self._refused.items():
+            if refusal is error.__cause__:
+                self._failure(index, error)
+                return
+
+    def _failure(self, index: int, error: BaseException) -> None:
+        self._refused.pop(index, None)
+        self.failed += 1
+        report_rejected(error, index + 1, self._stderr)
+        record = error_record(error, index + 1)
+        self._writer.add(to_json({"index": index, "error": record}) + b"\n")
+
+
 async def batch(args: argparse.Namespace, inputs: int, done: set[int], stderr: TextIO) -> int:
     """``asyncbento batch``: every input line to the endpoint, every result to the output file."""
-    source = pathlib.Path(args.input)
-    target = pathlib.Path(args.output)
     todo = inputs - len(done)
+    window = make_window(args.concurrency, not args.fixed_window)
     show = args.progress == "on" or (args.progress == "auto" and stderr.isatty())
     use_tqdm = show and _tqdm_installed()
-    meter = _Meter(stderr, todo) if show and not use_tqdm else None
+    meter = _Meter(stderr, todo, window) if show and not use_tqdm else None
     counts = {"ok": 0, "failed": 0}
     started = time.monotonic()
     try:
         async with make_client(args) as client:
-            method = _method(client, args.endpoint)
-            try:
-                call_endpoint = task_call(method, None) if args.tasks else endpoint_call(method)
-            except TypeError as error:
-                raise UsageError(str(error)) from error
-            async with aiofiles.open(target, "ab") as handle:
+            call = _batch_call(client, args, window)
+            async with aiofiles.open(pathlib.Path(args.output), "ab") as handle:
                 writer = _Writer(handle)
-
-                # Each result is recorded the moment its call ends, not when the loop below
-                # gets to it, so that an interruption cannot lose a finished result.
-                async def call_one(item: tuple[int, Any]) -> None:
-                    index, arguments = item
-                    try:
-                        if isinstance(arguments, MalformedLine):
-                            raise arguments
-                        output = await call_endpoint(arguments)
-                        line = to_json({"index": index, "output": output})
-                    except Exception as error:
-                        counts["failed"] += 1
-                        report_rejected(error, index + 1, stderr)
-                        record = error_record(error, index + 1)
-                        writer.add(to_json({"index": index, "error": record}) + b"\n")
-                        raise  # counted as an error by the progress bar
-                    counts["ok"] += 1
-                    writer.add(line + b"\n")
-
+                recorder = _Recorder(call, writer, stderr)
                 results = run_batch(
-                    call_one,
-                    numbered_inputs(source, done, stderr),
-                    concurrency=args.concurrency,
+                    recorder,
+                    numbered_inputs(pathlib.Path(args.input), done, stderr),
+                    window=window,
                     return_exceptions=True,
                     progress=use_tqdm,
                     description=args.endpoint,
                     total=todo,
                 )
                 try:
-                    async for _ in results:
+                    async for _, result in results:
+                        if isinstance(result, BatchOverloaded):
+                            recorder.overloaded(result)
                         if meter is not None:
-                            meter.show(counts["ok"] + counts["failed"], counts["failed"])
+                            meter.show(recorder.ok + recorder.failed, recorder.failed)
                 finally:
                     await results.aclose()  # cancels the calls in flight
                     await writer.close()
+                    counts = {"ok": recorder.ok, "failed": recorder.failed}
                     if meter is not None:
-                        meter.show(counts["ok"] + counts["failed"], counts["failed"], final=True)
+                        meter.show(recorder.ok + recorder.failed, recorder.failed, final=True)
     except asyncio.CancelledError:
-        _summary(stderr, inputs, len(done), counts, time.monotonic() - started, interrupted=True)
+        _summary(stderr, inputs, len(done), counts, time.monotonic() - started, window, True)
         raise
-    _summary(stderr, inputs, len(done), counts, time.monotonic() - started, interrupted=False)
+    _summary(stderr, inputs, len(done), counts, time.monotonic() - started, window, False)
     return EXIT_OK if counts["failed"] == 0 else EXIT_FAILED
+
+
+def _batch_call(client: AsyncHTTPClient, args: argparse.Namespace, window: Window) -> Call:
+    """What ``batch`` does with one input line's arguments."""
+    _method(client, args.endpoint)  # an unknown endpoint is a usage error
+    try:
+        if args.tasks:
+            return task_batch(client, args.endpoint, window.adaptive, None)[0]
+        return endpoint_batch(client, args.endpoint, window.adaptive)[0]
+    except TypeError as error:
+        raise UsageError(str(error)) from error
 
 
 def _summary(
@@ -713,6 +775,7 @@ def _summary(
     kept: int,
     counts: dict[str, int],
     elapsed: float,
+    window: Window,
     interrupted: bool,
 ) -> None:
     ran = counts["ok"] + counts["failed"]
@@ -728,6 +791,11 @@ def _summary(
         stderr.write(
             f"asyncbento batch: {inputs} inputs, {succeeded} succeeded, {counts['failed']} "
             f"failed in {elapsed:.1f}s ({rate:.1f}/s)\n"
+        )
+    if window.refused:
+        stderr.write(
+            f"asyncbento batch: the service refused {window.refused} calls for overload "
+            f"(sent again); window {window.size} of --concurrency {window.ceiling}\n"
         )
 
 

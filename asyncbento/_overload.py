@@ -1,0 +1,170 @@
+"""The client's side of the batch engine's overload protocol.
+
+The engine (``_batch.py``) knows nothing of HTTP; this module says which failures mean "the
+service is overloaded" and how a batch's calls are retried:
+
+- **Refusals** (429 and 503 answers, connections refused or timed out while connecting): the
+  service did no work, so the engine shrinks its window, honours ``Retry-After`` and sends the
+  input again later. They are not attempts against the user's retry policy: a batch's calls run
+  under that policy *minus* the statuses 429 and 503 (:func:`batch_retry`), so that a refusal
+  reaches the engine at once instead of holding a place in the window through backoff sleeps.
+  Everything else the policy retries (502, 504, dropped connections) it still retries.
+- **Timeouts after sending** shrink the window too, but the input fails with its timeout, as
+  the retry policy would have it: the service may have done the work.
+
+Connection failures are retried by the policy first (it always retries them); the engine sees
+them once the policy gives up, and re-queues the input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Final
+
+from ._batch import Call, Overload, _arguments, endpoint_call, resolve_endpoint, task_call
+from ._config import RetryPolicy
+from ._tasks import AsyncTask
+from .exceptions import BentoMLException, ConnectError, ConnectTimeout, TimeoutException
+
+if TYPE_CHECKING:
+    from ._client import AsyncEndpointMethod, AsyncHTTPClient
+    from ._limiter import Adaptive
+
+OVERLOAD_STATUSES: Final = frozenset({429, 503})
+_POLL_PAUSE = 0.05  # first pause after a task's poll was refused (doubles, up to 1 s)
+_SUBMIT_TRIES = 4  # a task's submission: tries before a refusal reaches the engine
+_SUBMIT_PAUSE = 0.02  # the first pause between them (doubles)
+
+
+def overload_of(error: BaseException) -> Overload | None:
+    """``error`` as the engine's :class:`Overload`, or ``None`` if it says nothing of load."""
+    if not isinstance(error, BentoMLException):
+        return None
+    if isinstance(error, (ConnectError, ConnectTimeout)):
+        return Overload(error, resend=True)  # nothing was sent
+    if error.status in OVERLOAD_STATUSES:
+        return Overload(error, resend=True, retry_after=error.retry_after)
+    if isinstance(error, TimeoutException):
+        return Overload(error, resend=False)
+    return None
+
+
+def raise_overload(error: BentoMLException) -> None:
+    """Raise ``error`` as an :class:`Overload` if it is one; otherwise return."""
+    overload = overload_of(error)
+    if overload is not None:
+        raise overload from error
+
+
+def refusing(call: Call) -> Call:
+    """``call`` raising :class:`Overload` around the failures that mean overload."""
+
+    async def wrapped(item: Any) -> Any:
+        try:
+            return await call(item)
+        except BentoMLException as error:
+            raise_overload(error)
+            raise
+
+    return wrapped
+
+
+def refusing_task(
+    method: AsyncEndpointMethod, poll: AsyncEndpointMethod, timeout: float | None
+) -> Call:
+    """Submit one input as a task (refusals raised as :class:`Overload`) and wait for it.
+
+    Only the submission can be refused for overload: once the task exists, sending the input
+    again would start a second one, so the wait polls through ``poll`` (the same endpoint on
+    the user's own client and retry policy), polls on while polls are refused (429/503), and
+    its other failures are the input's.
+
+    Raises:
+        TypeError: ``method`` is not a task endpoint (raised at once, before any input).
+    """
+    task_call(method, timeout)  # the same checks as a plain task batch
+    split = _arguments(method)
+
+    async def call(item: Any) -> Any:
+        args, kwargs = split(item)
+        task = await _submit(method, args, kwargs)
+        return await _wait_through_refusals(AsyncTask(task.id, poll), timeout)
+
+    return call
+
+
+async def _submit(method: AsyncEndpointMethod, args: Any, kwargs: Any) -> AsyncTask:
+    """Submit a task; a refusal is tried again a few times after short pauses, then raised.
+
+    A running task holds no request slot on the server: a refused submission usually means a
+    burst of other tasks' polls, gone a few milliseconds later, not too many tasks. So it is
+    sent again at once (in its place in the window) a few times before the refusal reaches
+    the engine and shrinks the window.
+    """
+    pause = _SUBMIT_PAUSE
+    for attempt in range(_SUBMIT_TRIES):
+        try:
+            return await method.submit(*args, **kwargs)
+        except BentoMLException as error:
+            overload = overload_of(error)
+            if overload is None:
+                raise
+            if not overload.resend or error.retry_after is not None or attempt + 1 == _SUBMIT_TRIES:
+                raise overload from error
+        await asyncio.sleep(random.uniform(pause / 2, pause))
+        pause *= 2
+    raise AssertionError("unreachable")
+
+
+async def _wait_through_refusals(task: AsyncTask, timeout: float | None) -> Any:
+    """``task.result(timeout)``, polling on while the service refuses the polls for load."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = _POLL_PAUSE
+    while True:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            return await task.result(left)
+        except BentoMLException as error:
+            if error.status not in OVERLOAD_STATUSES:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(2 * pause, 1.0)
+
+
+def batch_retry(policy: RetryPolicy | None) -> RetryPolicy | None:
+    """``policy`` without the overload statuses, which the adaptive engine handles itself."""
+    if policy is None or not policy.retry_statuses & OVERLOAD_STATUSES:
+        return policy
+    return replace(policy, retry_statuses=policy.retry_statuses - OVERLOAD_STATUSES)
+
+
+def batch_client(client: AsyncHTTPClient, adaptive: bool | Adaptive) -> AsyncHTTPClient:
+    """The client a batch's calls go through: a view under :func:`batch_retry` when adaptive."""
+    if adaptive is False:
+        return client
+    policy = client._options.retry
+    retry = batch_retry(policy)
+    return client if retry is policy else client.with_options(retry=retry)
+
+
+def endpoint_batch(
+    client: AsyncHTTPClient, endpoint: Any, adaptive: bool | Adaptive
+) -> tuple[Call, str]:
+    """The engine's call for ``map`` / ``imap`` of ``endpoint``, and the endpoint's name."""
+    method = resolve_endpoint(batch_client(client, adaptive), endpoint)
+    call = endpoint_call(method)
+    return (call if adaptive is False else refusing(call)), method.__name__
+
+
+def task_batch(
+    client: AsyncHTTPClient, endpoint: Any, adaptive: bool | Adaptive, timeout: float | None
+) -> tuple[Call, str]:
+    """The engine's call for ``map_tasks`` of ``endpoint``, and the endpoint's name."""
+    own = resolve_endpoint(client, endpoint)
+    if adaptive is False:
+        return task_call(own, timeout), own.__name__
+    method = resolve_endpoint(batch_client(client, adaptive), endpoint)
+    return refusing_task(method, own, timeout), own.__name__
