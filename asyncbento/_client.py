@@ -18,6 +18,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import aiohttp
@@ -44,6 +45,7 @@ from ._retry import call_with_retry
 from ._schema import Endpoint, OutputKind, parse_schema
 from ._streaming import ServerSentEvent, SSEParser, TextDecoder, is_chunked, read_item
 from ._tasks import AsyncTask, ResultStatus
+from ._tracing import registry as tracing
 from ._transport import (
     TRANSPORT_FAILURES,
     Transport,
@@ -845,6 +847,10 @@ class AsyncHTTPClient:
             raise error_from_answer(response.status, response.reason or "", data, response.headers)
 
         policy = options.retry if body is None or body.rewindable else None
+        tracer = tracing.call_tracer
+        if tracer is not None:  # spans are on (asyncbento.integrations.opentelemetry)
+            retry = partial(call_with_retry, policy, resend_safe=resend_safe, target=(method, url))
+            return await tracer.open(self._core, method, url, params, attempt, retry)
         return await call_with_retry(policy, attempt, resend_safe=resend_safe, target=(method, url))
 
     async def _exchange(

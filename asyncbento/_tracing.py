@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import aiohttp
     from yarl import URL
 
-    from ._transport import Transport
+    from ._client import _Core
 
 _CONTEXT_MODULE = "opentelemetry.context"
 _modules: dict[str, ModuleType] = {}
@@ -63,15 +63,15 @@ class CallTracer(Protocol):
 
     async def open(
         self,
-        transport: Transport,
+        core: _Core,
         method: str,
         url: URL,
-        endpoint: str | None,
+        params: Mapping[str, str] | None,
         attempt: Attempt,
         retry: Callable[[Attempt], Awaitable[aiohttp.ClientResponse]],
     ) -> aiohttp.ClientResponse:
         """Return ``await retry(attempt)`` (the call's attempts under its retry policy), run
-        inside the call's span; the span ends when the transport finishes the response."""
+        inside the call's span, which ends when the client's transport finishes the response."""
         ...
 
 

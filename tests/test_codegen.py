@@ -147,7 +147,7 @@ def test_generated_types_read_as_the_schema_says(generated: pathlib.Path) -> Non
     assert "        matrix: npt.ArrayLike,\n        batch: Sequence[npt.ArrayLike] = ...," in shapes
     assert "        pair: Sequence[int | str] = ...," in shapes
     assert '"color": "Literal[\\"red\\", \\"green\\", \\"blue\\"]",' in shapes
-    assert "\"dims\": \"NotRequired[Dims | None]\"," in shapes
+    assert '"dims": "NotRequired[Dims | None]",' in shapes
     assert '"unit-price": "float",' in shapes and '"class": "NotRequired[str]",' in shapes
     assert "    history: list[Event]" in shapes and "    status: Literal" in shapes
     assert "        ref: Point | SupportsModelDump,\n" in shapes  # $ref into $defs
@@ -183,11 +183,13 @@ async def test_generated_attributes_are_the_dynamic_clients_names(
 
 def _client_classes(module: types.ModuleType) -> tuple[Any, Any]:
     async_class = next(
-        v for v in vars(module).values()
+        v
+        for v in vars(module).values()
         if isinstance(v, type) and issubclass(v, AsyncHTTPClient) and v is not AsyncHTTPClient
     )
     sync_class = next(
-        v for v in vars(module).values()
+        v
+        for v in vars(module).values()
         if isinstance(v, type) and issubclass(v, SyncHTTPClient) and v is not SyncHTTPClient
     )
     return async_class, sync_class
@@ -251,7 +253,7 @@ def test_schema_changes_name_what_changed() -> None:
     ) in changes
     assert "endpoint 'shout': route changed from '/shout' to '/v2/shout'" in changes
     assert (
-        "endpoint 'summarize': output changed from {\"type\":\"string\"} to {\"type\":\"integer\"}"
+        'endpoint \'summarize\': output changed from {"type":"string"} to {"type":"integer"}'
     ) in changes
     assert len(changes) == 6
 
