@@ -850,7 +850,7 @@ class AsyncHTTPClient:
         tracer = tracing.call_tracer
         if tracer is not None:  # spans are on (asyncbento.integrations.opentelemetry)
             retry = partial(call_with_retry, policy, resend_safe=resend_safe, target=(method, url))
-            return await tracer.open(self._core, method, url, params, attempt, retry)
+            return await tracer(self._core, method, url, params, attempt, retry)
         return await call_with_retry(policy, attempt, resend_safe=resend_safe, target=(method, url))
 
     async def _exchange(

@@ -7,8 +7,8 @@ current context into its headers; otherwise a request pays one dict lookup. The 
 calls run on its loop thread in a copy of the caller's context, so the caller's span is the
 one sent.
 
-Opt-in spans (``asyncbento.integrations.opentelemetry``) register a :class:`CallTracer` here;
-the client asks it for one span per call.
+Opt-in spans (``asyncbento.integrations.opentelemetry``) register a ``CallTracer`` here; the
+client runs each call through it, for one span per call.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import aiohttp
@@ -56,27 +56,19 @@ def with_trace_context(headers: Mapping[str, str] | None) -> Mapping[str, str] |
 
 
 Attempt = Callable[[], Awaitable["aiohttp.ClientResponse"]]
+Retry = Callable[[Attempt], Awaitable["aiohttp.ClientResponse"]]
 
-
-class CallTracer(Protocol):
-    """Makes one span per client call (registered by the OpenTelemetry integration)."""
-
-    async def open(
-        self,
-        core: _Core,
-        method: str,
-        url: URL,
-        params: Mapping[str, str] | None,
-        attempt: Attempt,
-        retry: Callable[[Attempt], Awaitable[aiohttp.ClientResponse]],
-    ) -> aiohttp.ClientResponse:
-        """Return ``await retry(attempt)`` (the call's attempts under its retry policy), run
-        inside the call's span, which ends when the client's transport finishes the response."""
-        ...
+# ``await tracer(core, method, url, params, attempt, retry)`` returns ``await retry(attempt)``
+# (the call's attempts under its retry policy) run inside the call's span, which ends when the
+# client's transport finishes the response.
+CallTracer = Callable[
+    ["_Core", str, "URL", "Mapping[str, str] | None", Attempt, Retry],
+    Awaitable["aiohttp.ClientResponse"],
+]
 
 
 class _Registry:
-    """Where the OpenTelemetry integration puts its tracer (``None``: spans are off)."""
+    """Where the OpenTelemetry integration puts its call tracer (``None``: spans are off)."""
 
     __slots__ = ("call_tracer",)
 

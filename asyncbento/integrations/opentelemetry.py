@@ -26,7 +26,7 @@ uses OpenTelemetry.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -38,7 +38,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from yarl import URL
 
 from .. import __version__
-from .._tracing import Attempt, registry
+from .._tracing import Attempt, Retry, registry
 from ..exceptions import BentoMLException
 
 if TYPE_CHECKING:
@@ -68,14 +68,14 @@ class AsyncBentoInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             tracer_provider=kwargs.get("tracer_provider"),
             schema_url=_SCHEMA_URL,
         )
-        registry.call_tracer = _SpanPerCall(tracer)
+        registry.call_tracer = _SpanPerCall(tracer).open
 
     def _uninstrument(self, **kwargs: Any) -> None:
         registry.call_tracer = None
 
 
 class _SpanPerCall:
-    """The call tracer the client asks for each call's span (see ``_tracing.CallTracer``)."""
+    """Its ``open`` is the call tracer the client runs each call through (``_tracing``)."""
 
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
@@ -90,7 +90,7 @@ class _SpanPerCall:
         url: URL,
         params: Mapping[str, str] | None,
         attempt: Attempt,
-        retry: Callable[[Attempt], Awaitable[aiohttp.ClientResponse]],
+        retry: Retry,
     ) -> aiohttp.ClientResponse:
         if not is_instrumentation_enabled():
             return await retry(attempt)
