@@ -13,8 +13,9 @@ aiohttp, without the BentoML framework::
 __version__ = "0.1.0"
 
 from . import exceptions
-from ._client import AsyncEndpointMethod, AsyncHTTPClient
+from ._client import AsyncHTTPClient
 from ._config import NOT_GIVEN, Limits, RetryPolicy, Timeout
+from ._endpoints import AsyncEndpointMethod
 from ._limiter import Adaptive
 from ._response import Response
 from ._schema import Endpoint

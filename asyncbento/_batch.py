@@ -17,7 +17,8 @@ applied to every input of a sync or async iterable, with an adaptive number of c
 Every pulled input ends as a result or as an error at its index: nothing is dropped, and an
 input whose call raised :class:`Overload` with ``resend=True`` (the client's side raises it for
 429, 503 and connections refused) is sent again rather than failed, until the batch's overload
-budget (``Adaptive.max_stall``) runs out. The engine itself knows nothing of HTTP or clients.
+budget (``Adaptive.max_stall``) runs out. The engine itself knows nothing of HTTP or clients: the
+callables come from ``_endpoints.batch_call`` / ``task_batch_call``.
 
 The hand-offs use deques and bare futures rather than ``asyncio.Queue`` / ``Semaphore``: per
 input that is about a third of the overhead, which matters when a batch is millions of small
@@ -37,110 +38,15 @@ from collections.abc import (
     Mapping,
     Sized,
 )
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
-from ._deferred import DeferredEndpoint
 from ._limiter import DEFAULT_ADAPTIVE, Adaptive, Window
-from .exceptions import ArgumentError, BatchOverloaded, NotFound
-
-if TYPE_CHECKING:
-    from ._client import AsyncEndpointMethod, AsyncHTTPClient
+from .exceptions import ArgumentError, BatchOverloaded
 
 Inputs = Union[Iterable[Any], AsyncIterable[Any]]  # noqa: UP007 - a runtime alias on 3.10
 Call = Callable[[Any], Awaitable[Any]]
 
 _END: Any = object()  # what a source returns once it is exhausted
-
-
-# ----------------------------------------------------------------------------- endpoints
-
-
-def resolve_endpoint(client: AsyncHTTPClient, endpoint: Any) -> AsyncEndpointMethod:
-    """The async method for an endpoint name, an async endpoint method or a sync one.
-
-    A method of this client (or of another view of it) is swapped for this client's own, so
-    that ``view.map(client.add, ...)`` runs with the view's timeout and retry options.
-
-    Raises:
-        NotFound: no endpoint of that name.
-        TypeError: ``endpoint`` is neither a name nor an endpoint method.
-    """
-    from ._client import AsyncEndpointMethod
-
-    client._require_setup()
-    if not client._methods:
-        client._bind_methods()
-    methods = client._methods
-    if isinstance(endpoint, DeferredEndpoint):  # taken before set-up: the name is what counts
-        endpoint = endpoint.__name__
-    if isinstance(endpoint, str):
-        method = methods.get(endpoint)
-        if method is None:
-            raise NotFound(f"endpoint {endpoint!r} not found in the service")
-        return method
-    method = getattr(endpoint, "_async", endpoint)  # a SyncEndpointMethod wraps the async one
-    if not isinstance(method, AsyncEndpointMethod):
-        raise TypeError(f"endpoint must be an endpoint name or method, not {endpoint!r}")
-    if method._client._core is client._core:
-        return methods.get(method.__name__, method)
-    return method
-
-
-def _arguments(method: AsyncEndpointMethod) -> Callable[[Any], tuple[tuple[Any, ...], Any]]:
-    """How one batch input becomes call arguments: ``(args, kwargs)``."""
-    name = method.__name__
-    if method.endpoint.root is not None:
-        return lambda item: ((item,), {})
-
-    def split(item: Any) -> tuple[tuple[Any, ...], Any]:
-        if type(item) is dict or isinstance(item, Mapping):
-            return (), item
-        raise ArgumentError(
-            f"{name}() batch inputs must be dicts of arguments, not {type(item).__qualname__}"
-        )
-
-    return split
-
-
-def endpoint_call(method: AsyncEndpointMethod) -> Call:
-    """Call ``method`` with one batch input (a stream's chunks are joined into one result)."""
-    split = _arguments(method)
-    is_stream = method.endpoint.is_stream
-
-    async def call(item: Any) -> Any:
-        args, kwargs = split(item)
-        result = method(*args, **kwargs)  # wrong arguments: ArgumentError, this input's
-        if is_stream:
-            return _join([chunk async for chunk in result])
-        return await result
-
-    return call
-
-
-def task_call(method: AsyncEndpointMethod, timeout: float | None) -> Call:
-    """Submit one batch input as a task and wait for its output.
-
-    Raises:
-        TypeError: ``method`` is not a task endpoint (raised at once, before any input).
-    """
-    if not method.endpoint.is_task:
-        raise TypeError(f"{method.__name__} is not a task endpoint")
-    split = _arguments(method)
-
-    async def call(item: Any) -> Any:
-        args, kwargs = split(item)
-        task = await method.submit(*args, **kwargs)
-        return await task.result(timeout)
-
-    return call
-
-
-def _join(chunks: list[Any]) -> Any:
-    if all(isinstance(c, str) for c in chunks):
-        return "".join(chunks)
-    if all(isinstance(c, bytes) for c in chunks):
-        return b"".join(chunks)
-    return chunks
 
 
 # ----------------------------------------------------------------------------- overload

@@ -1,6 +1,10 @@
 """AsyncHTTPClient: the one implementation of every client behaviour.
 
-The sync client (``_sync.py``) runs these very coroutines on a background loop.
+The client holds the options, the set-up (readiness wait, ``/schema.json``), the request path
+under the retry policy (``_open`` / ``_exchange``) and thin entrances to the rooms next door:
+endpoint methods and name lookup in ``_endpoints.py``, task operations in ``_tasks.py``, stream
+and SSE generators in ``_streaming.py``, body decoding in ``_codec.py``, the batch engine in
+``_batch.py``. The sync client (``_sync.py``) runs these very coroutines on a background loop.
 """
 
 from __future__ import annotations
@@ -18,16 +22,17 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from contextlib import aclosing
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import aiohttp
-import msgspec
 from yarl import URL
 
 from . import __version__
+from ._batch import Inputs, collect, run_batch
 from ._body import Body, build_body
-from ._codec import JSON_DECODER, decode_body, decode_json, error_from_answer
+from ._codec import decode_body, error_from_answer, read_json
 from ._config import (
     DEFAULT_LIMITS,
     DEFAULT_RETRY,
@@ -38,38 +43,35 @@ from ._config import (
     TimeoutLike,
     _NotGiven,
 )
-from ._deferred import DeferredCall, DeferredEndpoint, after_setup
+from ._endpoints import (
+    AsyncEndpointMethod,
+    DeferredCall,
+    DeferredEndpoint,
+    bind_attributes,
+    make_methods,
+    resolve,
+)
 from ._request import Params, send_request
 from ._response import Response
 from ._retry import call_with_retry
 from ._schema import Endpoint, OutputKind, parse_schema
-from ._streaming import ServerSentEvent, SSEParser, TextDecoder, is_chunked, read_item
-from ._tasks import AsyncTask, ResultStatus
+from ._streaming import stream_items
 from ._tracing import registry as tracing
 from ._transport import (
     TRANSPORT_FAILURES,
     Transport,
     VerifyLike,
     client_headers,
-    read_body,
     redact_url,
     request_headers,
     translate_error,
 )
 from ._validate import check_headers, check_seconds, check_token
-from .exceptions import (
-    BentoMLException,
-    NotFound,
-    ReadinessTimeout,
-    ResponseDecodeError,
-    TaskCancelNotSupported,
-    TransportError,
-)
+from .exceptions import BentoMLException, ReadinessTimeout, TransportError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from ._batch import Inputs
     from ._limiter import Adaptive
 
 T = TypeVar("T")
@@ -141,173 +143,6 @@ class _Core:
         if self._download_dir is None:
             self._download_dir = pathlib.Path(tempfile.mkdtemp(prefix="asyncbento-"))
         return self._download_dir
-
-
-class AsyncEndpointMethod:
-    """A service endpoint bound to a client: call it with the endpoint's own arguments.
-
-    Stream endpoints return an async generator; others return a coroutine. Task endpoints
-    also have ``submit``, ``get_status``, ``get``, ``cancel`` and ``retry``.
-    """
-
-    def __init__(self, client: AsyncHTTPClient, endpoint: Endpoint, url: URL) -> None:
-        self._client = client
-        self.endpoint = endpoint
-        self.url = url
-        self.__name__ = endpoint.name
-        self.__qualname__ = f"{type(client).__name__}.{endpoint.name}"
-        self.__signature__ = endpoint.signature
-        kind = "stream" if endpoint.is_stream else "task" if endpoint.is_task else "endpoint"
-        self.__doc__ = f"Call the {endpoint.name!r} {kind} of the service (POST {endpoint.route})."
-        if endpoint.is_task:
-            base = str(url)
-            self._task_urls = {op: URL(f"{base}/{op}") for op in _TASK_OPERATIONS}
-
-    def __repr__(self) -> str:
-        return f"<endpoint {self.__name__}{self.endpoint.signature}>"
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        bound = self.endpoint.bind(args, kwargs)
-        if self.endpoint.is_stream:
-            return self._client._stream(self, bound)
-        return self._client._call(self, bound)
-
-    def events(self, *args: Any, **kwargs: Any) -> AsyncIterator[ServerSentEvent]:
-        """Call a stream endpoint that sends real Server-Sent Events, yielding parsed events.
-
-        Stops at a ``data: [DONE]`` sentinel (OpenAI style) or at the end of the stream.
-        """
-        if not self.endpoint.is_stream:
-            raise TypeError(f"{self.__name__} is not a stream endpoint")
-        return self._client._events(self, self.endpoint.bind(args, kwargs))
-
-    # ----------------------------------------------------------------- task endpoints
-
-    def _task_url(self, operation: str) -> URL:
-        if not self.endpoint.is_task:
-            raise TypeError(f"{self.__name__} is not a task endpoint")
-        return self._task_urls[operation]
-
-    async def submit(self, *args: Any, **kwargs: Any) -> AsyncTask:
-        """Submit a task with the endpoint's arguments and return its handle.
-
-        Returns:
-            An :class:`AsyncTask` for the new task.
-
-        Raises:
-            TypeError: an unknown, missing or duplicate argument (nothing is sent).
-            BentoMLException: the server refused the submission (never re-sent unless the
-                failure proves the server did not take it).
-        """
-        url = self._task_url("submit")
-        body = await build_body(self.endpoint, self.endpoint.bind(args, kwargs))
-        answer = await self._client._exchange(
-            "POST", url, _read_task_answer, body=body, resend_safe=False
-        )
-        return AsyncTask(answer.task_id, self)
-
-    async def get_status(self, task_id: str) -> ResultStatus:
-        """The status of the task ``task_id``.
-
-        Raises:
-            NotFound: no task has that id.
-        """
-        answer = await self._client._exchange(
-            "GET", self._task_url("status"), _read_task_answer, params={"task_id": task_id}
-        )
-        try:
-            return ResultStatus(answer.status)
-        except ValueError:
-            raise ResponseDecodeError(f"unknown task status {answer.status!r}") from None
-
-    async def get(self, task_id: str) -> Any:
-        """The output of the finished task ``task_id``, decoded as a direct call's would be.
-
-        Raises:
-            TaskNotCompleted: the task is still running.
-            BentoMLException: the task failed: its own error, typed by status.
-        """
-        return await self._client._exchange(
-            "GET",
-            self._task_url("get"),
-            self._client._output_reader(self.endpoint),
-            params={"task_id": task_id},
-        )
-
-    async def cancel(self, task_id: str) -> None:
-        """Ask the server to cancel the task ``task_id``.
-
-        Raises:
-            TaskCancelNotSupported: the server cannot cancel tasks (BentoML's local server).
-        """
-        try:
-            await self._client._exchange(
-                "PUT", self._task_url("cancel"), _read_nothing, params={"task_id": task_id}
-            )
-        except BentoMLException as exc:
-            if exc.status == 400 and "not supported" in exc.message:
-                raise TaskCancelNotSupported(
-                    f"this server does not support cancelling tasks ({exc.message}); "
-                    "the task may keep running to the end",
-                    body=exc.body,
-                    request_id=exc.request_id,
-                    trace_id=exc.trace_id,
-                ) from exc
-            raise
-
-    async def retry(self, task_id: str) -> AsyncTask:
-        """Run the stored input of task ``task_id`` again, as a new task.
-
-        Returns:
-            An :class:`AsyncTask` for the new task.
-        """
-        answer = await self._client._exchange(
-            "POST",
-            self._task_url("retry"),
-            _read_task_answer,
-            params={"task_id": task_id},
-            resend_safe=False,
-        )
-        return AsyncTask(answer.task_id, self)
-
-
-_TASK_OPERATIONS = ("submit", "status", "get", "cancel", "retry")
-
-
-class TaskAnswer(msgspec.Struct):
-    """What a task's ``submit``, ``retry`` and ``status`` routes answer (other fields ignored)."""
-
-    task_id: str
-    status: str | None = None
-
-
-_TASK_ANSWER = msgspec.json.Decoder(TaskAnswer)
-
-
-async def _read_json(response: aiohttp.ClientResponse) -> Any:
-    return await _read_as(response, JSON_DECODER, "JSON")
-
-
-async def _read_task_answer(response: aiohttp.ClientResponse) -> TaskAnswer:
-    answer: TaskAnswer = await _read_as(response, _TASK_ANSWER, "a task answer")
-    if not answer.task_id:
-        raise ResponseDecodeError(f"the server's task answer has an empty task_id: {answer!r}")
-    return answer
-
-
-async def _read_as(response: aiohttp.ClientResponse, decoder: Any, what: str) -> Any:
-    body = await read_body(response, DEFAULT_LIMITS.max_answer_size)
-    try:
-        return decode_json(body, decoder)
-    except msgspec.DecodeError as exc:  # also msgspec.ValidationError: JSON of the wrong shape
-        raise ResponseDecodeError(
-            f"expected {what} from {response.url.path}: {exc}",
-            body=body.decode("utf-8", errors="replace"),
-        ) from exc
-
-
-async def _read_nothing(response: aiohttp.ClientResponse) -> None:
-    await read_body(response, DEFAULT_LIMITS.max_answer_size)
 
 
 def _mask(token: str | None) -> str:
@@ -448,21 +283,17 @@ class AsyncHTTPClient:
         return endpoints
 
     def _bind_methods(self) -> None:
-        if self._methods:
-            return
-        transport = self._core.transport
-        reserved = set(dir(type(self)))
-        for name, endpoint in self._require_setup().items():
-            method = AsyncEndpointMethod(self, endpoint, transport.url(endpoint.route))
-            self._methods[name] = method
-            if name == "__call__":
-                continue  # served by AsyncHTTPClient.__call__
-            attribute = f"api_{name}" if name in reserved or name.startswith("_") else name
-            setattr(self, attribute, method)
+        if not self._methods:
+            self._methods = make_methods(self, self._require_setup(), self._core.transport.url)
+            bind_attributes(self, self._methods)
+
+    def _bound_methods(self) -> dict[str, AsyncEndpointMethod]:
+        self._bind_methods()
+        return self._methods
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not found normally: endpoint names before set-up, or on a
-        # view made before its client was set up.
+        # view made before its client was set up, or a name the service does not have.
         if name.startswith("_"):
             raise AttributeError(name)
         if self._core.endpoints is None:
@@ -471,7 +302,7 @@ class AsyncHTTPClient:
         if not self._methods:
             self._bind_methods()
             return getattr(self, name)
-        raise AttributeError(f"{type(self).__name__!r} has no endpoint or attribute {name!r}")
+        return resolve(self, name)  # EndpointNotFound, also an AttributeError
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the service's ``__call__`` endpoint, if it has one."""
@@ -494,14 +325,12 @@ class AsyncHTTPClient:
             A coroutine of the output, or an async generator for a stream endpoint.
 
         Raises:
-            NotFound: the service has no endpoint of that name (raised without any request).
+            EndpointNotFound: the service has no endpoint of that name (a ``NotFound``; raised
+                without any request).
         """
         if self._core.endpoints is None:
-            return DeferredCall(self, name, None, args, kwargs, by_call=True)  # sets up on await
-        method = self._methods.get(name)
-        if method is None:
-            raise NotFound(f"endpoint {name!r} not found in the service")
-        return method(*args, **kwargs)
+            return DeferredCall(self, name, None, args, kwargs)  # sets up when awaited
+        return resolve(self, name)(*args, **kwargs)
 
     async def request(
         self,
@@ -609,8 +438,7 @@ class AsyncHTTPClient:
         Returns:
             One result (or exception) per input, in input order.
         """
-        from ._batch import collect  # only batches need it
-        from ._overload import endpoint_batch
+        from ._overload import endpoint_batch  # only batches need it
 
         await self._setup()
         call, name = endpoint_batch(self, endpoint, adaptive)
@@ -624,7 +452,7 @@ class AsyncHTTPClient:
             description=name,
         )
 
-    def imap(
+    async def imap(
         self,
         endpoint: str | AsyncEndpointMethod,
         inputs: Inputs,
@@ -655,24 +483,11 @@ class AsyncHTTPClient:
         Returns:
             An async iterator of ``(index, result)``; ``index`` is the input's position.
         """
-        from ._batch import run_batch
         from ._overload import endpoint_batch
 
-        if self._core.endpoints is None:
-            return after_setup(
-                self,
-                lambda: self.imap(
-                    endpoint,
-                    inputs,
-                    concurrency=concurrency,
-                    ordered=ordered,
-                    return_exceptions=return_exceptions,
-                    progress=progress,
-                    adaptive=adaptive,
-                ),
-            )
+        await self._setup()
         call, name = endpoint_batch(self, endpoint, adaptive)
-        return run_batch(
+        batch = run_batch(
             call,
             inputs,
             concurrency=concurrency,
@@ -682,6 +497,9 @@ class AsyncHTTPClient:
             progress=progress,
             description=name,
         )
+        async with aclosing(batch) as pairs:
+            async for pair in pairs:
+                yield pair
 
     async def map_tasks(
         self,
@@ -709,7 +527,6 @@ class AsyncHTTPClient:
         Returns:
             One output (or exception) per input, in input order.
         """
-        from ._batch import collect
         from ._overload import task_batch
 
         await self._setup()
@@ -792,7 +609,7 @@ class AsyncHTTPClient:
 
     async def _fetch_schema(self) -> Any:
         try:
-            return await self._exchange("GET", self._core.schema_url, _read_json)
+            return await self._exchange("GET", self._core.schema_url, read_json)
         except BentoMLException as exc:
             if exc.status is None:
                 raise
@@ -810,7 +627,7 @@ class AsyncHTTPClient:
 
     async def _open(
         self,
-        method: str,
+        verb: str,
         url: URL,
         *,
         body: Body | None = None,
@@ -830,7 +647,7 @@ class AsyncHTTPClient:
 
         async def attempt() -> aiohttp.ClientResponse:
             response = await transport.start(
-                method,
+                verb,
                 url,
                 timeout=timeout,
                 data=None if body is None else body.payload(),
@@ -849,13 +666,13 @@ class AsyncHTTPClient:
         policy = options.retry if body is None or body.rewindable else None
         tracer = tracing.call_tracer
         if tracer is not None:  # spans are on (asyncbento.integrations.opentelemetry)
-            retry = partial(call_with_retry, policy, resend_safe=resend_safe, target=(method, url))
-            return await tracer(self._core, method, url, params, attempt, retry)
-        return await call_with_retry(policy, attempt, resend_safe=resend_safe, target=(method, url))
+            retry = partial(call_with_retry, policy, resend_safe=resend_safe, target=(verb, url))
+            return await tracer(self._core, verb, url, params, attempt, retry)
+        return await call_with_retry(policy, attempt, resend_safe=resend_safe, target=(verb, url))
 
     async def _exchange(
         self,
-        method: str,
+        verb: str,
         url: URL,
         handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
         *,
@@ -863,7 +680,7 @@ class AsyncHTTPClient:
         params: Mapping[str, str] | None = None,
         resend_safe: bool = True,
     ) -> T:
-        response = await self._open(method, url, body=body, params=params, resend_safe=resend_safe)
+        response = await self._open(verb, url, body=body, params=params, resend_safe=resend_safe)
         transport = self._core.transport
         try:
             return await handle(response)
@@ -901,36 +718,10 @@ class AsyncHTTPClient:
         finally:
             self._core.transport.finish(response)
 
-    async def _stream(self, method: AsyncEndpointMethod, bound: Any) -> AsyncIterator[Any]:
-        body = await build_body(method.endpoint, bound)
-        response = await self._open("POST", method.url, body=body, stream=True)
-        decoder = None if method.endpoint.output is OutputKind.BYTES else TextDecoder()
-        chunked = is_chunked(response)
-        try:
-            while chunk := await read_item(response, chunked):
-                if decoder is None:
-                    yield chunk
-                elif text := decoder.feed(chunk):
-                    yield text
-            if decoder is not None and (tail := decoder.end()):
-                yield tail
-        finally:
-            self._core.transport.finish(response)
+    def _stream(self, method: AsyncEndpointMethod, bound: Any) -> AsyncGenerator[Any, None]:
+        async def opening() -> aiohttp.ClientResponse:
+            body = await build_body(method.endpoint, bound)
+            return await self._open("POST", method.url, body=body, stream=True)
 
-    async def _events(
-        self, method: AsyncEndpointMethod, bound: Any
-    ) -> AsyncIterator[ServerSentEvent]:
-        stream = cast(AsyncGenerator[str, None], self._stream(method, bound))
-        parser = SSEParser()
-        try:
-            async for text in stream:
-                for event in parser.feed(text):
-                    if event.is_done:
-                        return
-                    yield event
-            for event in parser.close():
-                if event.is_done:
-                    return
-                yield event
-        finally:
-            await stream.aclose()
+        text = method.endpoint.output is not OutputKind.BYTES
+        return stream_items(opening, self._core.transport.finish, text=text)

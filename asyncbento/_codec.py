@@ -1,4 +1,5 @@
-"""msgspec encoding of request values, decoding of answers, and error bodies to exceptions.
+"""msgspec encoding of request values, decoding of answers, response readers, and error bodies
+to exceptions.
 
 numpy and pydantic objects are encoded by duck typing, so neither library is imported unless
 the user passes such an object (or an endpoint returns a tensor).
@@ -10,12 +11,14 @@ import html
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ._config import DEFAULT_LIMITS
 from ._retry import parse_retry_after
 from ._schema import OutputKind
+from ._transport import read_body
 from .exceptions import (
     ArgumentError,
     ArgumentValueError,
@@ -24,6 +27,9 @@ from .exceptions import (
     TaskNotCompleted,
     exception_for_status,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 def _encode_extra(obj: Any) -> Any:
@@ -162,6 +168,27 @@ def decode_body(kind: OutputKind, body: bytes, content_type: str | None) -> Any:
             body=_body_text(body),
         ) from exc
     return _to_tensor(data) if kind is OutputKind.TENSOR else data
+
+
+async def read_as(response: aiohttp.ClientResponse, decoder: Any, what: str) -> Any:
+    """A whole 2xx body decoded by a msgspec ``decoder``; a wrong shape is a decode error."""
+    body = await read_body(response, DEFAULT_LIMITS.max_answer_size)
+    try:
+        return decode_json(body, decoder)
+    except msgspec.DecodeError as exc:  # also msgspec.ValidationError: JSON of the wrong shape
+        raise ResponseDecodeError(
+            f"expected {what} from {response.url.path}: {exc}", body=_body_text(body)
+        ) from exc
+
+
+async def read_json(response: aiohttp.ClientResponse) -> Any:
+    """A whole 2xx body as JSON (e.g. ``/schema.json``)."""
+    return await read_as(response, JSON_DECODER, "JSON")
+
+
+async def read_nothing(response: aiohttp.ClientResponse) -> None:
+    """Read and drop the body, so that the connection can be reused."""
+    await read_body(response, DEFAULT_LIMITS.max_answer_size)
 
 
 def _decode_text(body: bytes) -> str:

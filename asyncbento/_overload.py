@@ -22,16 +22,37 @@ import asyncio
 import random
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from ._batch import Call, Overload, _arguments, endpoint_call, resolve_endpoint, task_call
+from ._batch import Call, Overload
 from ._config import RetryPolicy
+from ._endpoints import (
+    AsyncEndpointMethod,
+    EndpointClient,
+    batch_arguments,
+    batch_call,
+    resolve,
+    task_batch_call,
+)
 from ._tasks import AsyncTask
 from .exceptions import BentoMLException, ConnectError, ConnectTimeout, TimeoutException
 
 if TYPE_CHECKING:
-    from ._client import AsyncEndpointMethod, AsyncHTTPClient
     from ._limiter import Adaptive
+
+
+class _Options(Protocol):
+    retry: RetryPolicy | None
+
+
+class BatchClient(EndpointClient, Protocol):
+    """What a batch needs of its client (``AsyncHTTPClient`` provides it)."""
+
+    @property
+    def _options(self) -> _Options: ...
+
+    def with_options(self, *, retry: RetryPolicy | None) -> BatchClient: ...
+
 
 OVERLOAD_STATUSES: Final = frozenset({429, 503})
 _POLL_PAUSE = 0.05  # first pause after a task's poll was refused (doubles, up to 1 s)
@@ -85,8 +106,8 @@ def refusing_task(
     Raises:
         TypeError: ``method`` is not a task endpoint (raised at once, before any input).
     """
-    task_call(method, timeout)  # the same checks as a plain task batch
-    split = _arguments(method)
+    task_batch_call(method, timeout)  # the same checks as a plain task batch
+    split = batch_arguments(method)
 
     async def call(item: Any) -> Any:
         args, kwargs = split(item)
@@ -141,7 +162,7 @@ def batch_retry(policy: RetryPolicy | None) -> RetryPolicy | None:
     return replace(policy, retry_statuses=policy.retry_statuses - OVERLOAD_STATUSES)
 
 
-def batch_client(client: AsyncHTTPClient, adaptive: bool | Adaptive) -> AsyncHTTPClient:
+def batch_client(client: BatchClient, adaptive: bool | Adaptive) -> BatchClient:
     """The client a batch's calls go through: a view under :func:`batch_retry` when adaptive."""
     if adaptive is False:
         return client
@@ -151,20 +172,20 @@ def batch_client(client: AsyncHTTPClient, adaptive: bool | Adaptive) -> AsyncHTT
 
 
 def endpoint_batch(
-    client: AsyncHTTPClient, endpoint: Any, adaptive: bool | Adaptive
+    client: BatchClient, endpoint: Any, adaptive: bool | Adaptive
 ) -> tuple[Call, str]:
     """The engine's call for ``map`` / ``imap`` of ``endpoint``, and the endpoint's name."""
-    method = resolve_endpoint(batch_client(client, adaptive), endpoint)
-    call = endpoint_call(method)
+    method = resolve(batch_client(client, adaptive), endpoint)
+    call = batch_call(method)
     return (call if adaptive is False else refusing(call)), method.__name__
 
 
 def task_batch(
-    client: AsyncHTTPClient, endpoint: Any, adaptive: bool | Adaptive, timeout: float | None
+    client: BatchClient, endpoint: Any, adaptive: bool | Adaptive, timeout: float | None
 ) -> tuple[Call, str]:
     """The engine's call for ``map_tasks`` of ``endpoint``, and the endpoint's name."""
-    own = resolve_endpoint(client, endpoint)
+    own = resolve(client, endpoint)
     if adaptive is False:
-        return task_call(own, timeout), own.__name__
-    method = resolve_endpoint(batch_client(client, adaptive), endpoint)
+        return task_batch_call(own, timeout), own.__name__
+    method = resolve(batch_client(client, adaptive), endpoint)
     return refusing_task(method, own, timeout), own.__name__

@@ -1,4 +1,5 @@
-"""Streaming answers: one item per HTTP chunk, incremental UTF-8, and opt-in SSE parsing.
+"""Streaming answers: the stream and Server-Sent Events generators (one item per HTTP chunk),
+incremental UTF-8, and the SSE parser.
 
 BentoML writes each yielded value as one HTTP chunk with no framing (PROTOCOL.md §5), and its
 own clients yield one item per chunk, so code that parses each item (one JSON object per
@@ -15,7 +16,9 @@ completed from the next one, never split and never an error.
 from __future__ import annotations
 
 import codecs
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -66,6 +69,49 @@ async def read_item(response: aiohttp.ClientResponse, chunked: bool) -> bytes:
                 return b"".join(pieces)  # the end of the body
     except TRANSPORT_FAILURES as exc:
         raise translate_error(exc, answer_started=True) from exc
+
+
+async def stream_items(
+    opening: Callable[[], Awaitable[aiohttp.ClientResponse]],
+    finish: Callable[[aiohttp.ClientResponse], None],
+    *,
+    text: bool,
+) -> AsyncGenerator[Any, None]:
+    """One item per HTTP chunk of the answer ``opening()`` gives: ``str`` if ``text``, else bytes.
+
+    Nothing is sent until the first item is asked for; ``finish`` releases the response when
+    the stream ends, fails or is closed early.
+    """
+    response = await opening()
+    decoder = TextDecoder() if text else None
+    chunked = is_chunked(response)
+    try:
+        while chunk := await read_item(response, chunked):
+            if decoder is None:
+                yield chunk
+            elif piece := decoder.feed(chunk):
+                yield piece
+        if decoder is not None and (tail := decoder.end()):
+            yield tail
+    finally:
+        finish(response)
+
+
+async def sse_events(stream: AsyncGenerator[str, None]) -> AsyncIterator[ServerSentEvent]:
+    """The Server-Sent Events of a text stream, up to a ``data: [DONE]`` sentinel or its end."""
+    parser = SSEParser()
+    try:
+        async for text in stream:
+            for event in parser.feed(text):
+                if event.is_done:
+                    return
+                yield event
+        for event in parser.close():
+            if event.is_done:
+                return
+            yield event
+    finally:
+        await stream.aclose()
 
 
 class TextDecoder:

@@ -19,7 +19,8 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, overload
 
-from ._client import AsyncEndpointMethod, AsyncHTTPClient
+from ._client import AsyncHTTPClient
+from ._endpoints import AsyncEndpointMethod, bind_attributes, resolve
 from ._portal import get_portal, on_fork_in_child, on_shutdown
 from ._schema import Endpoint
 from ._tasks import AsyncTask
@@ -237,14 +238,14 @@ class SyncHTTPClient:
         return view
 
     def _bind_methods(self) -> None:
-        for name, method in self._async._methods.items():
-            if name != "__call__":
-                attribute = f"api_{name}" if hasattr(type(self), name) else name
-                setattr(self, attribute, SyncEndpointMethod(method))
+        bind_attributes(self, self._async._bound_methods(), SyncEndpointMethod)
 
-    if TYPE_CHECKING:
-        # Endpoint methods are set per instance from the service's schema.
-        def __getattr__(self, name: str) -> Any: ...
+    def __getattr__(self, name: str) -> Any:
+        # Endpoint methods are set per instance from the service's schema; this is only
+        # reached for a name that is neither the client's nor an endpoint's.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return resolve(self._async, name)  # EndpointNotFound, also an AttributeError
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncHTTPClient", "SyncHTTPClient", 1)

@@ -1,7 +1,8 @@
-"""Task endpoints (``@bentoml.task``): the task handle and its status values.
+"""Task endpoints (``@bentoml.task``): their HTTP operations, the task handle and its statuses.
 
-The HTTP side (submit, status, get, cancel, retry) lives on the endpoint method in
-``_client.py``; an :class:`AsyncTask` is a task id bound to that endpoint, plus ``wait()``.
+:class:`TaskOperations` holds the five HTTP operations (submit, status, get, cancel, retry);
+every endpoint method has them (``_endpoints.py``), and they refuse to run on a plain endpoint.
+An :class:`AsyncTask` is a task id bound to its endpoint method, plus ``wait()``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,29 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from .exceptions import TaskFailed, TaskNotCompleted, TaskTimeout
+import msgspec
+from yarl import URL
+
+from ._body import Body, build_body
+from ._codec import read_as, read_nothing
+from ._schema import Endpoint
+from .exceptions import (
+    BentoMLException,
+    ResponseDecodeError,
+    TaskCancelNotSupported,
+    TaskFailed,
+    TaskNotCompleted,
+    TaskTimeout,
+)
 
 if TYPE_CHECKING:
-    from ._client import AsyncEndpointMethod
+    import aiohttp
+
+T = TypeVar("T")
+Reader = Callable[["aiohttp.ClientResponse"], Awaitable[Any]]
 
 
 class ResultStatus(str, enum.Enum):
@@ -55,12 +73,144 @@ POLL_MULTIPLIER = 1.5
 POLL_MAX = 1.0
 
 
+class TaskClient(Protocol):
+    """What the task operations need of a client (``AsyncHTTPClient`` provides it)."""
+
+    async def _exchange(
+        self,
+        verb: str,
+        url: URL,
+        handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        *,
+        body: Body | None = None,
+        params: Mapping[str, str] | None = None,
+        resend_safe: bool = True,
+    ) -> T: ...
+
+    def _output_reader(self, endpoint: Endpoint) -> Reader: ...
+
+
+class TaskAnswer(msgspec.Struct):
+    """What a task's ``submit``, ``retry`` and ``status`` routes answer (other fields ignored)."""
+
+    task_id: str
+    status: str | None = None
+
+
+_TASK_ANSWER = msgspec.json.Decoder(TaskAnswer)
+TASK_OPERATIONS = ("submit", "status", "get", "cancel", "retry")
+
+
+async def read_task_answer(response: aiohttp.ClientResponse) -> TaskAnswer:
+    """A task route's answer; an empty ``task_id`` is a decode error."""
+    answer: TaskAnswer = await read_as(response, _TASK_ANSWER, "a task answer")
+    if not answer.task_id:
+        raise ResponseDecodeError(f"the server's task answer has an empty task_id: {answer!r}")
+    return answer
+
+
+class TaskOperations:
+    """The HTTP operations of a task endpoint, mixed into every endpoint method."""
+
+    endpoint: Endpoint
+    _client: TaskClient
+    _task_urls: dict[str, URL]
+    __name__: str
+
+    def _task_url(self, operation: str) -> URL:
+        if not self.endpoint.is_task:
+            raise TypeError(f"{self.__name__} is not a task endpoint")
+        return self._task_urls[operation]
+
+    async def submit(self, *args: Any, **kwargs: Any) -> AsyncTask:
+        """Submit a task with the endpoint's arguments and return its handle.
+
+        Returns:
+            An :class:`AsyncTask` for the new task.
+
+        Raises:
+            TypeError: an unknown, missing or duplicate argument (nothing is sent).
+            BentoMLException: the server refused the submission (never re-sent unless the
+                failure proves the server did not take it).
+        """
+        url = self._task_url("submit")
+        body = await build_body(self.endpoint, self.endpoint.bind(args, kwargs))
+        answer = await self._client._exchange(
+            "POST", url, read_task_answer, body=body, resend_safe=False
+        )
+        return AsyncTask(answer.task_id, self)
+
+    async def get_status(self, task_id: str) -> ResultStatus:
+        """The status of the task ``task_id``.
+
+        Raises:
+            NotFound: no task has that id.
+        """
+        answer = await self._client._exchange(
+            "GET", self._task_url("status"), read_task_answer, params={"task_id": task_id}
+        )
+        try:
+            return ResultStatus(answer.status)
+        except ValueError:
+            raise ResponseDecodeError(f"unknown task status {answer.status!r}") from None
+
+    async def get(self, task_id: str) -> Any:
+        """The output of the finished task ``task_id``, decoded as a direct call's would be.
+
+        Raises:
+            TaskNotCompleted: the task is still running.
+            BentoMLException: the task failed: its own error, typed by status.
+        """
+        return await self._client._exchange(
+            "GET",
+            self._task_url("get"),
+            self._client._output_reader(self.endpoint),
+            params={"task_id": task_id},
+        )
+
+    async def cancel(self, task_id: str) -> None:
+        """Ask the server to cancel the task ``task_id``.
+
+        Raises:
+            TaskCancelNotSupported: the server cannot cancel tasks (BentoML's local server).
+        """
+        try:
+            await self._client._exchange(
+                "PUT", self._task_url("cancel"), read_nothing, params={"task_id": task_id}
+            )
+        except BentoMLException as exc:
+            if exc.status == 400 and "not supported" in exc.message:
+                raise TaskCancelNotSupported(
+                    f"this server does not support cancelling tasks ({exc.message}); "
+                    "the task may keep running to the end",
+                    body=exc.body,
+                    request_id=exc.request_id,
+                    trace_id=exc.trace_id,
+                ) from exc
+            raise
+
+    async def retry(self, task_id: str) -> AsyncTask:
+        """Run the stored input of task ``task_id`` again, as a new task.
+
+        Returns:
+            An :class:`AsyncTask` for the new task.
+        """
+        answer = await self._client._exchange(
+            "POST",
+            self._task_url("retry"),
+            read_task_answer,
+            params={"task_id": task_id},
+            resend_safe=False,
+        )
+        return AsyncTask(answer.task_id, self)
+
+
 class AsyncTask:
     """A submitted task. ``await task.result()`` waits for it and returns its output."""
 
     __slots__ = ("_endpoint", "id")
 
-    def __init__(self, task_id: str, endpoint: AsyncEndpointMethod) -> None:
+    def __init__(self, task_id: str, endpoint: TaskOperations) -> None:
         self.id = task_id
         self._endpoint = endpoint
 

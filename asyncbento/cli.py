@@ -63,11 +63,18 @@ from ._batch import (
     progress_figures,
     run_batch,
 )
-from ._client import AsyncEndpointMethod, AsyncHTTPClient
+from ._client import AsyncHTTPClient
 from ._config import DEFAULT_RETRY, RetryPolicy
+from ._endpoints import AsyncEndpointMethod, resolve
 from ._limiter import Window
 from ._overload import endpoint_batch, task_batch
-from .exceptions import ArgumentValueError, BatchOverloaded, BentoMLException, InvalidArgument
+from .exceptions import (
+    ArgumentValueError,
+    BatchOverloaded,
+    BentoMLException,
+    EndpointNotFound,
+    InvalidArgument,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _READ_BLOCK = 1 << 18
@@ -325,11 +332,10 @@ def parse_pairs(pairs: Sequence[str], json_arguments: str | None) -> dict[str, A
 
 
 def _method(client: AsyncHTTPClient, name: str) -> AsyncEndpointMethod:
-    method = client._methods.get(name)
-    if method is None:
-        known = ", ".join(sorted(client._methods)) or "none"
-        raise UsageError(f"the service has no endpoint {name!r} (it has: {known})")
-    return method
+    try:
+        return resolve(client, name)
+    except EndpointNotFound as error:
+        raise UsageError(str(error)) from error  # the clients' own message, exit code 2
 
 
 # ----------------------------------------------------------------------------- describe

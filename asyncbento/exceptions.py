@@ -14,6 +14,7 @@ Every error a client raises is a :class:`BentoMLException`, with the same class 
     ├── Unauthorized                 401
     ├── Forbidden                    403
     ├── NotFound                     404
+    │   └── EndpointNotFound         also AttributeError: the service has no endpoint of that name
     ├── Conflict                     409
     ├── UnprocessableEntity          422
     ├── TooManyRequests              429
@@ -62,6 +63,7 @@ __all__ = [
     "ConnectTimeout",
     "Conflict",
     "ConnectionLost",
+    "EndpointNotFound",
     "Forbidden",
     "GatewayTimeout",
     "InputFileNotFound",
@@ -234,6 +236,13 @@ class NotFound(BentoMLException):
     """No such endpoint, route or task (404)."""
 
     error_code = HTTPStatus.NOT_FOUND
+
+
+class EndpointNotFound(NotFound, AttributeError):
+    """The service has no endpoint of that name; found by the client, nothing was sent.
+
+    Also an ``AttributeError``, since ``client.<name>`` is one way to ask for an endpoint.
+    """
 
 
 class Conflict(BentoMLException):

@@ -4,6 +4,8 @@ Clients expose such endpoints with an ``api_`` prefix (``client.api_url``). Bent
 itself cannot serve endpoints named ``close``, ``call`` or ``endpoints`` (they clash with its
 service internals and answer 500), nor ``__call__`` (refused at import), so this service uses
 names that BentoML serves and the client already has: ``url``, ``map`` and ``with_options``.
+``api_map`` is also an endpoint of its own, so ``map`` moves one prefix further
+(``client.api_api_map``): the rule never lets two endpoints share an attribute.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ class ClashService:
     @bentoml.api
     def map(self, x: int = 1) -> int:
         return x + 3
+
+    @bentoml.api
+    def api_map(self, x: int = 1) -> int:
+        return x + 30
 
     @bentoml.api
     def with_options(self, x: int = 1) -> int:

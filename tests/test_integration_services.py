@@ -67,6 +67,11 @@ async def test_clashing_endpoint_names_get_api_prefix(client_kind: str, clash_ur
         assert await client.call("url", x=5) == 6
         assert await client.call("with_options", x=5) == 9
         assert client.url == clash_url  # the client's own attribute is untouched
+        assert await client.api_map(x=1) == 31  # the endpoint named api_map keeps its name
+        assert await client.api_api_map(x=1) == 4  # so `map` moves one prefix further
+        assert await client.call("map", x=1) == 4
+        method = client.api_api_map
+        assert await client.map(getattr(method, "sync", method), [{"x": 2}]) == [5]
     finally:
         await close_client(client)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from asyncbento import AsyncHTTPClient, AsyncTask, SyncHTTPClient, Task
-from asyncbento._client import AsyncEndpointMethod
+from asyncbento._endpoints import AsyncEndpointMethod
 from asyncbento._sync import SyncEndpointMethod
 
 PAIRS = [

@@ -21,6 +21,7 @@ import keyword
 from collections.abc import Mapping
 from typing import Any
 
+from .._endpoints import attribute_names
 from .._schema import Endpoint, parse_schema
 from .annotations import LINE_LIMIT, Annotator, Names, camel, docstring
 from .endpoints import ProtocolNames, render_protocols, typed_parts
@@ -192,8 +193,8 @@ def _clients(
     from .._sync import SyncHTTPClient
 
     every = [n for n, _ in attributes] + skipped
-    async_attributes = _attribute_names(every, AsyncHTTPClient)
-    sync_attributes = _attribute_names(every, SyncHTTPClient)
+    async_attributes = attribute_names(every, set(dir(AsyncHTTPClient)))
+    sync_attributes = attribute_names(every, set(dir(SyncHTTPClient)))
     async_lines = [f"    {async_attributes[n]}: {p.endpoint}" for n, p in attributes]
     sync_lines = [f"    {sync_attributes[n]}: {p.sync_endpoint}" for n, p in attributes]
     untyped = [f"    # {n!r}: untyped, reached with client.call({n!r}, ...)" for n in skipped]
@@ -219,10 +220,3 @@ def _clients(
             *untyped,
         ]
     )
-
-
-def _attribute_names(names: list[str], client: type) -> dict[str, str]:
-    reserved = set(dir(client))
-    if client.__name__ == "SyncHTTPClient":
-        return {n: f"api_{n}" if n in reserved else n for n in names}
-    return {n: f"api_{n}" if n in reserved or n.startswith("_") else n for n in names}

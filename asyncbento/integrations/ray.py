@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._config import DEFAULT_RETRY, RetryPolicy, TimeoutLike
+from .._endpoints import resolve
 from .._sync import SyncHTTPClient
 from ..exceptions import BentoMLException
 
@@ -55,6 +56,9 @@ class BentoMLBatchCaller:
         timeout: Seconds per call, or an :class:`asyncbento.Timeout`.
         retry: A :class:`asyncbento.RetryPolicy`, or ``None``.
         server_ready_timeout: Seconds each actor waits for the server at start-up.
+
+    Raises:
+        EndpointNotFound: the service has no endpoint ``endpoint`` (a ``NotFound``).
     """
 
     def __init__(
@@ -78,10 +82,11 @@ class BentoMLBatchCaller:
             retry=retry,
             server_ready_timeout=server_ready_timeout,
         )
-        endpoints = self._client.endpoints
-        if endpoint not in endpoints:
-            raise ValueError(f"the service has no endpoint {endpoint!r}")
-        self._endpoint = endpoints[endpoint]
+        try:
+            self._endpoint = resolve(self._client._async, endpoint).endpoint
+        except BaseException:
+            self._client.close()
+            raise
         self._name = endpoint
         self._columns = dict(columns) if columns is not None else None
         self._output_column = output_column
