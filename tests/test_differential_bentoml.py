@@ -432,3 +432,44 @@ def test_a_sync_stream_left_early_is_closed_on_the_server_at_once(
     if make is BentoSyncClient:
         _drop_downloads(client)
     assert misbehaving.count("/stream") == 5
+
+
+def _sent_trace(answer: dict[str, Any]) -> tuple[list[str], str]:
+    return answer["headers"]["traceparent"], answer["trace_id"]
+
+
+def test_trace_context_matches_bentoml(their_sync: Any, our_sync: Any) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("tests")
+    names = ["traceparent"]
+    with tracer.start_as_current_span("caller") as span:
+        theirs = _sent_trace(their_sync.echo_headers(names=names))
+        ours = _sent_trace(our_sync.echo_headers(names=names))
+    context = span.get_span_context()
+    expected = (
+        [f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"],
+        f"{context.trace_id:032x}",
+    )
+    assert theirs == ours == expected
+    # Without an active span neither sends one, and the server starts a trace of its own.
+    theirs_alone = their_sync.echo_headers(names=names)["headers"]
+    ours_alone = our_sync.echo_headers(names=names)["headers"]
+    assert theirs_alone == ours_alone == {"traceparent": []}
+
+
+async def test_async_trace_context_matches_bentoml(example_url: str) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("tests")
+    async with (
+        BentoAsyncClient(example_url) as theirs,
+        asyncbento.AsyncHTTPClient(example_url) as ours,
+    ):
+        with tracer.start_as_current_span("caller") as span:
+            their_answer = await theirs.echo_headers(names=["traceparent"])
+            our_answer = await ours.echo_headers(names=["traceparent"])
+    _drop_downloads(theirs)
+    trace_id = f"{span.get_span_context().trace_id:032x}"
+    assert _sent_trace(their_answer)[1] == _sent_trace(our_answer)[1] == trace_id
+    assert _sent_trace(their_answer)[0] == _sent_trace(our_answer)[0]
