@@ -157,6 +157,12 @@ def test_generated_types_read_as_the_schema_says(generated: pathlib.Path) -> Non
     assert "async def get(self) -> pathlib.Path:" in shapes  # a file-output task
     assert "def __call__(self, first: int = 0, *, last: int) -> Iterator[str]:" in shapes
     assert "    # 'weird-names': untyped, reached with client.call('weird-names', ...)" in shapes
+    # 'close' clashes with the client's close(), and 'api_close' is another endpoint's name.
+    assert (
+        "    api_api_close: CloseEndpoint\n" in shapes
+        and "    api_close: ApiCloseEndpoint\n" in shapes
+    )
+    assert "    api__private: PrivateEndpoint\n" in shapes
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda p: p.stem)

@@ -24,8 +24,6 @@ def misuse_sync(url: str) -> None:
         client.transcribe(audio_file=1)  # error: Argument "audio_file" to "__call__"
         client.flags(ratio="high")  # error: Argument "ratio" to "__call__" of "FlagsSyncEndpoint"
         client.stats()  # error: Missing positional argument "numbers"
-        client.make_params(
-            params={"width": 2}
-        )  # error: Argument "params" to "__call__" of "MakeParamsSyncEndpoint"
+        client.make_params(params={"width": 2})  # error: "MakeParamsSyncEndpoint" has incompatible
         number: int = client.stream_sync()  # error: Incompatible types in assignment
         print(number)
