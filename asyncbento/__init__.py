@@ -10,8 +10,6 @@ aiohttp, without the BentoML framework::
         print(client.summarize(text="..."))
 """
 
-__version__ = "0.1.0"
-
 from . import exceptions
 from ._client import AsyncHTTPClient
 from ._config import NOT_GIVEN, Limits, RetryPolicy, Timeout
@@ -22,6 +20,7 @@ from ._schema import Endpoint
 from ._streaming import ServerSentEvent
 from ._sync import SyncEndpointMethod, SyncHTTPClient, Task
 from ._tasks import AsyncTask, ResultStatus
+from ._version import __version__
 from .exceptions import BentoMLException
 
 __all__ = [

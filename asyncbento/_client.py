@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pathlib
-import tempfile
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -29,20 +27,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import aiohttp
 from yarl import URL
 
-from . import __version__
 from ._batch import Inputs, collect, run_batch
 from ._body import Body, build_body
 from ._codec import decode_body, error_from_answer, read_json
 from ._config import (
     DEFAULT_LIMITS,
     DEFAULT_RETRY,
+    DEFAULT_TOTAL,
     NOT_GIVEN,
     Limits,
     RetryPolicy,
-    Timeout,
     TimeoutLike,
     _NotGiven,
 )
+from ._core import _Core, _Options
 from ._endpoints import (
     AsyncEndpointMethod,
     DeferredCall,
@@ -67,6 +65,7 @@ from ._transport import (
     translate_error,
 )
 from ._validate import check_headers, check_seconds, check_token
+from ._version import __version__
 from .exceptions import BentoMLException, ReadinessTimeout, TransportError
 
 if TYPE_CHECKING:
@@ -80,69 +79,6 @@ READY_POLL_INITIAL = 0.05
 READY_POLL_MAX = 1.0
 READY_PROBE_TIMEOUT = 2.0
 DEFAULT_USER_AGENT = f"asyncbento/{__version__}"
-
-
-class _Options:
-    """Per-client (or per-view) call options, with aiohttp timeouts made once."""
-
-    __slots__ = ("call_timeout", "headers", "retry", "stream_timeout", "timeout")
-
-    def __init__(
-        self,
-        timeout: Timeout,
-        retry: RetryPolicy | None,
-        call_timeout: aiohttp.ClientTimeout,
-        stream_timeout: aiohttp.ClientTimeout,
-    ) -> None:
-        self.timeout = timeout
-        self.retry = retry
-        self.call_timeout = call_timeout
-        self.stream_timeout = stream_timeout
-        self.headers: dict[str, str] | None = None  # a view's own headers (with_options)
-
-    @classmethod
-    def make(cls, timeout: TimeoutLike, retry: RetryPolicy | None) -> _Options:
-        limits = Timeout.coerce(timeout)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be an asyncbento.RetryPolicy or None, not {retry!r}")
-        call = aiohttp.ClientTimeout(
-            total=limits.total, connect=limits.connect, sock_read=limits.read
-        )
-        # A stream may run far longer than any one call: bound its silences, not its length.
-        stream = aiohttp.ClientTimeout(
-            total=None,
-            connect=limits.connect if limits.connect is not None else limits.total,
-            sock_read=limits.read if limits.read is not None else limits.total,
-        )
-        return cls(limits, retry, call, stream)
-
-
-class _Core:
-    """State shared by a client and every view made from it by ``with_options``."""
-
-    def __init__(
-        self,
-        url: str,
-        transport: Transport,
-        server_ready_timeout: float | None,
-        download_dir: str | os.PathLike[str] | None,
-    ) -> None:
-        self.url = url
-        self.transport = transport
-        self.server_ready_timeout = server_ready_timeout
-        self.readyz_url = transport.url("/readyz")
-        self.schema_url = transport.url("/schema.json")
-        self.endpoints: dict[str, Endpoint] | None = None
-        self.service_name = ""
-        self.setup_lock: asyncio.Lock | None = None
-        self.check_schema = False
-        self._download_dir = pathlib.Path(download_dir) if download_dir is not None else None
-
-    def download_directory(self) -> pathlib.Path:
-        """Where file outputs go: the user's choice, else one directory per client."""
-        if self._download_dir is None:
-            self._download_dir = pathlib.Path(tempfile.mkdtemp(prefix="asyncbento-"))
-        return self._download_dir
 
 
 def _mask(token: str | None) -> str:
@@ -185,7 +121,7 @@ class AsyncHTTPClient:
         url: str,
         *,
         token: str | None = None,
-        timeout: TimeoutLike = 30,
+        timeout: TimeoutLike = DEFAULT_TOTAL,
         server_ready_timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = DEFAULT_RETRY,
@@ -267,7 +203,7 @@ class AsyncHTTPClient:
                 if core.endpoints is None:
                     wait = core.server_ready_timeout
                     if wait is None:
-                        wait = self._options.timeout.total or 30.0
+                        wait = self._options.wait_limit
                     if wait > 0:
                         await self.wait_until_server_ready(wait)
                     document = await self._schema_document()
@@ -584,7 +520,7 @@ class AsyncHTTPClient:
             ReadinessTimeout: still not ready after ``timeout`` seconds (a
                 ``ServiceUnavailable`` and a ``TimeoutError``).
         """
-        limit = self._options.timeout.total or 30.0 if timeout is None else timeout
+        limit = self._options.wait_limit if timeout is None else timeout
         deadline = time.monotonic() + limit
         delay = READY_POLL_INITIAL
         while True:
@@ -704,7 +640,7 @@ class AsyncHTTPClient:
 
             transport = self._core.transport
             path = await save_download(
-                response, self._core.download_directory(), transport.limits.max_file_size
+                response, await self._core.download_directory(), transport.limits.max_file_size
             )
             return path if kind is OutputKind.FILE else await open_image(path)
         data = await self._core.transport.read(response)

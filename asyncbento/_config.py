@@ -22,6 +22,9 @@ class _NotGiven(enum.Enum):
 NOT_GIVEN: Final = _NotGiven.NOT_GIVEN
 
 
+DEFAULT_TOTAL: Final = 30.0  # seconds per call, and for the readiness wait when that is unbounded
+
+
 @dataclass(frozen=True, kw_only=True)
 class Timeout:
     """Time limits for one request, in seconds (``None`` = no limit).
@@ -34,7 +37,7 @@ class Timeout:
         read: Longest silence between two reads of the answer.
     """
 
-    total: float | None = 30.0
+    total: float | None = DEFAULT_TOTAL
     connect: float | None = None
     read: float | None = None
 
@@ -147,5 +150,4 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY: Final = RetryPolicy()
-DEFAULT_TIMEOUT: Final = Timeout()
 DEFAULT_LIMITS: Final = Limits()

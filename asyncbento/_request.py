@@ -24,7 +24,7 @@ from ._retry import call_with_retry
 from .exceptions import ArgumentError, ArgumentValueError, BentoMLException
 
 if TYPE_CHECKING:
-    from ._client import _Options
+    from ._core import _Options
     from ._transport import Transport
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

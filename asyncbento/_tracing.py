@@ -16,13 +16,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import aiohttp
     from yarl import URL
-
-    from ._client import _Core
 
 _CONTEXT_MODULE = "opentelemetry.context"
 _modules: dict[str, ModuleType] = {}
@@ -60,9 +58,10 @@ Retry = Callable[[Attempt], Awaitable["aiohttp.ClientResponse"]]
 
 # ``await tracer(core, method, url, params, attempt, retry)`` returns ``await retry(attempt)``
 # (the call's attempts under its retry policy) run inside the call's span, which ends when the
-# client's transport finishes the response.
+# client's transport finishes the response. ``core`` is the client's shared state (a
+# ``_core._Core``, typed loosely here: the transport below it imports this module).
 CallTracer = Callable[
-    ["_Core", str, "URL", "Mapping[str, str] | None", Attempt, Retry],
+    [Any, str, "URL", "Mapping[str, str] | None", Attempt, Retry],
     Awaitable["aiohttp.ClientResponse"],
 ]
 

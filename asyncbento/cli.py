@@ -55,7 +55,6 @@ from urllib.parse import urlsplit
 import aiofiles
 import msgspec
 
-from . import __version__
 from ._batch import (
     Call,
     Overload,
@@ -64,10 +63,11 @@ from ._batch import (
     run_batch,
 )
 from ._client import AsyncHTTPClient
-from ._config import DEFAULT_RETRY, RetryPolicy
+from ._config import DEFAULT_RETRY, DEFAULT_TOTAL, RetryPolicy
 from ._endpoints import AsyncEndpointMethod, resolve
 from ._limiter import Window
 from ._overload import endpoint_batch, task_batch
+from ._version import __version__
 from .exceptions import (
     ArgumentValueError,
     BatchOverloaded,
@@ -167,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asyncbento {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--token", help="Bearer token (default: $BENTO_CLOUD_API_KEY)")
-    common.add_argument("--timeout", type=float, default=30.0, help="seconds per call (30)")
+    common.add_argument(
+        "--timeout", type=float, default=DEFAULT_TOTAL, help=f"seconds per call ({DEFAULT_TOTAL:g})"
+    )
     common.add_argument(
         "--server-ready-timeout",
         type=float,

@@ -98,7 +98,7 @@ def _protocol_needs(endpoints: Mapping[str, Endpoint]) -> set[str]:
 
 
 def _header(service: str, async_name: str, sync_name: str) -> str:
-    from .. import __version__
+    from .._version import __version__
 
     text = (
         f"Typed clients for the BentoML service ``{service}`` (generated: do not edit).\n\n"

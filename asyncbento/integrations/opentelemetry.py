@@ -37,12 +37,12 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from yarl import URL
 
-from .. import __version__
 from .._tracing import Attempt, Retry, registry
+from .._version import __version__
 from ..exceptions import BentoMLException
 
 if TYPE_CHECKING:
-    from .._client import _Core
+    from .._core import _Core
     from .._transport import Transport
 
 __all__ = ["AsyncBentoInstrumentor"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._config import DEFAULT_RETRY, RetryPolicy, TimeoutLike
+from .._config import DEFAULT_RETRY, DEFAULT_TOTAL, RetryPolicy, TimeoutLike
 from .._endpoints import resolve
 from .._sync import SyncHTTPClient
 from ..exceptions import BentoMLException
@@ -71,7 +71,7 @@ class BentoMLBatchCaller:
         error_column: str = "error",
         concurrency: int = 32,
         token: str | None = None,
-        timeout: TimeoutLike = 30,
+        timeout: TimeoutLike = DEFAULT_TOTAL,
         retry: RetryPolicy | None = DEFAULT_RETRY,
         server_ready_timeout: float | None = None,
     ) -> None:
