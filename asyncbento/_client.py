@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -49,6 +48,7 @@ from ._endpoints import (
     make_methods,
     resolve,
 )
+from ._readiness import PROBE_TIMEOUT, probe, wait_until_ready
 from ._request import Params, send_request
 from ._response import Response
 from ._retry import call_with_retry
@@ -66,7 +66,7 @@ from ._transport import (
 )
 from ._validate import check_headers, check_seconds, check_token
 from ._version import __version__
-from .exceptions import BentoMLException, ReadinessTimeout, TransportError
+from .exceptions import BentoMLException
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -75,9 +75,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-READY_POLL_INITIAL = 0.05
-READY_POLL_MAX = 1.0
-READY_PROBE_TIMEOUT = 2.0
 DEFAULT_USER_AGENT = f"asyncbento/{__version__}"
 
 
@@ -489,26 +486,11 @@ class AsyncHTTPClient:
             True when ``/readyz`` answers 200; False otherwise, never an error, also when
             nothing answers at all or the client is closed.
         """
+        limit = PROBE_TIMEOUT if timeout is None else timeout
         try:
-            return await self._probe(READY_PROBE_TIMEOUT if timeout is None else timeout)
+            return await probe(self._core.transport, self._core.readyz_url, limit)
         except Exception:  # the promise is a yes or a no, whatever goes wrong
             return False
-
-    async def _probe(self, timeout: float) -> bool:
-        transport = self._core.transport
-        try:
-            response = await transport.start(
-                "GET", self._core.readyz_url, timeout=aiohttp.ClientTimeout(total=timeout)
-            )
-        except TransportError:
-            return False
-        try:
-            await transport.read(response)
-        except TransportError:
-            return False
-        finally:
-            transport.finish(response)
-        return response.status == 200
 
     async def wait_until_server_ready(self, timeout: float | None = None) -> None:
         """Poll ``/readyz`` with backoff until it answers 200.
@@ -521,17 +503,7 @@ class AsyncHTTPClient:
                 ``ServiceUnavailable`` and a ``TimeoutError``).
         """
         limit = self._options.wait_limit if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        delay = READY_POLL_INITIAL
-        while True:
-            remaining = deadline - time.monotonic()
-            if await self._probe(max(0.05, min(READY_PROBE_TIMEOUT, remaining))):
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ReadinessTimeout(f"Server is not ready after {limit} seconds")
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, READY_POLL_MAX)
+        await wait_until_ready(self._core.transport, self._core.readyz_url, limit)
 
     async def _schema_document(self) -> Any:
         embedded = self._embedded_schema
@@ -555,8 +527,8 @@ class AsyncHTTPClient:
                 body=exc.body,
                 request_id=exc.request_id,
                 trace_id=exc.trace_id,
+                status=exc.status,
             )
-            failure.status = exc.status
             raise failure from exc
 
     # ----------------------------------------------------------------- requests

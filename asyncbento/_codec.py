@@ -264,13 +264,12 @@ def error_from_answer(
     cls = exception_for_status(status)
     if status == 400 and "not completed yet" in message:
         cls = TaskNotCompleted
-    exc = cls(
+    return cls(
         message,
         error_code=status,
         body=_body_text(body),
         request_id=headers.get(REQUEST_ID_HEADER),
         trace_id=headers.get(TRACE_ID_HEADER),
+        status=status,
+        retry_after=parse_retry_after(headers.get("Retry-After")),
     )
-    exc.status = status
-    exc.retry_after = parse_retry_after(headers.get("Retry-After"))
-    return exc

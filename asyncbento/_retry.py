@@ -2,8 +2,9 @@
 
 The first attempt runs without any retry machinery, so a call that succeeds builds no policy
 objects at all (and tenacity is not even imported until something fails); only when it fails
-with something worth retrying is a tenacity ``AsyncRetrying`` made, and it takes over from that
-first failure.
+with something worth retrying does a tenacity ``AsyncRetrying`` run the later attempts, counting
+from the second. Exceptions are never changed: the one finally raised after retries is a copy
+of the last that carries the attempt count.
 """
 
 from __future__ import annotations
@@ -105,9 +106,9 @@ async def call_with_retry(
 ) -> T:
     """Run ``operation`` (which must rebuild its request each time) under ``policy``.
 
-    The error finally raised is the last real one, with ``attempts`` set on it. Each retry is
-    logged (INFO, logger ``asyncbento``) with ``target`` (the HTTP method and URL, which hold
-    no credentials) and the failure that caused it.
+    The error finally raised is (a copy of) the last real one, with ``attempts`` on it. Each
+    retry is logged (INFO, logger ``asyncbento``) with ``target`` (the HTTP method and URL,
+    which hold no credentials) and the failure that caused it.
     """
     started = time.monotonic()
     try:
@@ -117,16 +118,45 @@ async def call_with_retry(
             raise
         if not should_retry(policy, exc, resend_safe=resend_safe):
             raise
-        first_failure = exc
+        delay = next_delay(policy, exc, 1)
+        if out_of_attempts(policy, 1, time.monotonic() - started, delay):
+            raise
+        _log_retry(target, exc, delay, 2, policy)
+    await asyncio.sleep(delay)
     return await _retry_after_first_failure(
-        policy, operation, first_failure, started, resend_safe=resend_safe, target=target
+        policy, operation, started, resend_safe=resend_safe, target=target
+    )
+
+
+def out_of_attempts(policy: RetryPolicy, made: int, elapsed: float, delay: float) -> bool:
+    """Whether to give up after ``made`` attempts, ``elapsed`` seconds in, rather than wait
+    ``delay`` seconds for another: ``max_attempts`` reached, or ``deadline`` would pass."""
+    if made >= policy.max_attempts:
+        return True
+    return policy.deadline is not None and elapsed + delay > policy.deadline
+
+
+def _log_retry(
+    target: tuple[str, object] | None,
+    exc: BaseException | None,
+    delay: float,
+    next_attempt: int,
+    policy: RetryPolicy,
+) -> None:
+    logger.info(
+        "%s %s failed (%s: %s); retrying in %.2f s (attempt %d of %d)",
+        *(target or ("a", "request")),
+        type(exc).__name__,
+        getattr(exc, "message", exc),
+        delay,
+        next_attempt,
+        policy.max_attempts,
     )
 
 
 async def _retry_after_first_failure(
     policy: RetryPolicy,
     operation: Callable[[], Awaitable[T]],
-    first_failure: BentoMLException,
     started: float,
     *,
     resend_safe: bool,
@@ -135,43 +165,23 @@ async def _retry_after_first_failure(
     # Imported here, on the first failure only: a call that succeeds never needs tenacity.
     from tenacity import AsyncRetrying, retry_if_exception
 
-    pending: BentoMLException | None = first_failure
-    attempts = 1
-
-    async def attempt() -> T:
-        nonlocal pending, attempts
-        if pending is not None:
-            failure, pending = pending, None
-            raise failure  # replays the first attempt's failure so tenacity counts it
-        attempts += 1
-        try:
-            return await operation()
-        except BentoMLException as exc:
-            exc.attempts = attempts
-            raise
-
+    # Attempt 1 has been made; tenacity makes the rest: its attempt n is attempt n + 1.
     def stop(state: RetryCallState) -> bool:
-        if state.attempt_number >= policy.max_attempts:
-            return True
-        if policy.deadline is None:
-            return False
-        return time.monotonic() - started + state.upcoming_sleep > policy.deadline
+        elapsed = time.monotonic() - started
+        return out_of_attempts(policy, state.attempt_number + 1, elapsed, state.upcoming_sleep)
 
     def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        return next_delay(policy, exc, state.attempt_number)
+        return next_delay(policy, _failure(state), state.attempt_number + 1)
 
     def log_retry(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        logger.info(
-            "%s %s failed (%s: %s); retrying in %.2f s (attempt %d of %d)",
-            *(target or ("a", "request")),
-            type(exc).__name__,
-            getattr(exc, "message", exc),
-            state.upcoming_sleep,
-            state.attempt_number + 1,
-            policy.max_attempts,
-        )
+        _log_retry(target, _failure(state), state.upcoming_sleep, state.attempt_number + 2, policy)
+
+    made = 1
+
+    async def attempt() -> T:
+        nonlocal made
+        made += 1
+        return await operation()
 
     retrying = AsyncRetrying(
         stop=stop,
@@ -181,4 +191,12 @@ async def _retry_after_first_failure(
         reraise=True,
         sleep=asyncio.sleep,
     )
-    return await retrying(attempt)
+    try:
+        return await retrying(attempt)
+    except BentoMLException as exc:
+        # The last real error, as a copy that says how many attempts were made.
+        raise exc._with_attempts(made).with_traceback(exc.__traceback__) from exc.__cause__
+
+
+def _failure(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome is not None else None

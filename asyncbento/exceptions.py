@@ -48,9 +48,13 @@ failure can be found in the server's log (its lines say ``span=<request_id>``).
 
 from __future__ import annotations
 
+import copy
 import errno
 from http import HTTPStatus
-from typing import ClassVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "ArgumentError",
@@ -106,7 +110,6 @@ class BentoMLException(Exception):
     """
 
     error_code: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
-    retryable_status: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -116,6 +119,9 @@ class BentoMLException(Exception):
         body: str | None = None,
         request_id: str | None = None,
         trace_id: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        attempts: int = 1,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -124,9 +130,9 @@ class BentoMLException(Exception):
         self.body = body
         self.request_id = request_id
         self.trace_id = trace_id
-        self.attempts = 1
-        self.retry_after: float | None = None
-        self.status: int | None = None
+        self.status = status
+        self.retry_after = retry_after
+        self.attempts = attempts
 
     def __str__(self) -> str:
         if self.request_id is None and self.trace_id is None:
@@ -138,19 +144,15 @@ class BentoMLException(Exception):
         return f"{type(self).__name__}({self.message!r}, error_code={int(self.error_code)})"
 
     def __reduce__(self) -> tuple[object, ...]:
-        # Keep error_code and body across pickling (process pools, Ray workers).
-        return (
-            _rebuild,
-            (
-                type(self),
-                self.message,
-                int(self.error_code),
-                self.body,
-                self.attempts,
-                self.request_id,
-                self.trace_id,
-            ),
-        )
+        # Every field survives pickling (process pools, Ray workers): the instance's whole
+        # __dict__ (status, retry_after, attempts, request_id, a subclass's own fields, notes).
+        return (_rebuild, (type(self), self.message), dict(vars(self)))
+
+    def _with_attempts(self, attempts: int) -> Self:
+        """A copy of this error that says how many attempts were made (the retry loop's)."""
+        rebuilt = copy.copy(self)  # through __reduce__: every field, the original untouched
+        rebuilt.attempts = attempts
+        return rebuilt
 
 
 def _as_status(code: HTTPStatus | int) -> HTTPStatus:
@@ -161,20 +163,9 @@ def _as_status(code: HTTPStatus | int) -> HTTPStatus:
         return HTTPStatus.INTERNAL_SERVER_ERROR if code >= 500 else HTTPStatus.BAD_REQUEST
 
 
-def _rebuild(
-    cls: type[BentoMLException],
-    message: str,
-    error_code: int,
-    body: str | None,
-    attempts: int,
-    request_id: str | None = None,
-    trace_id: str | None = None,
-) -> BentoMLException:
+def _rebuild(cls: type[BentoMLException], message: str) -> BentoMLException:
     exc = cls.__new__(cls)
-    BentoMLException.__init__(
-        exc, message, error_code=error_code, body=body, request_id=request_id, trace_id=trace_id
-    )
-    exc.attempts = attempts
+    BentoMLException.__init__(exc, message)
     return exc
 
 
@@ -213,7 +204,7 @@ class InputFileNotFound(BadInput, FileNotFoundError):
         self.filename = filename
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.message, self.filename))
+        return (type(self), (self.message, self.filename), dict(vars(self)))
 
 
 class TaskNotCompleted(InvalidArgument):

@@ -70,8 +70,7 @@ def test_error_code_accepts_int_and_unknown_codes() -> None:
 
 
 def test_pickle_keeps_fields() -> None:
-    error = exc.NotFound("gone", body='{"error": "gone"}')
-    error.attempts = 3
+    error = exc.NotFound("gone", body='{"error": "gone"}', attempts=3)
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is exc.NotFound
     assert (copy.message, copy.error_code, copy.body, copy.attempts) == (
@@ -86,6 +85,34 @@ def test_pickle_keeps_fields() -> None:
     assert str(named_copy) == f"boom (request_id=81dbff7a2ecd6553, trace_id={'9d78' * 8})"
     lost = pickle.loads(pickle.dumps(exc.ConnectionLost("x", before_response=True)))
     assert isinstance(lost, exc.ConnectionLost)
+    assert lost.before_response is True
+
+
+def test_pickle_keeps_every_field_of_an_answer_error() -> None:
+    error = exc.TooManyRequests(
+        "slow down",
+        error_code=429,
+        body="slow down",
+        request_id="r1",
+        trace_id="t1",
+        status=429,
+        retry_after=2.5,
+        attempts=4,
+    )
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is exc.TooManyRequests
+    assert vars(copy) == vars(error)
+    assert (copy.status, copy.retry_after, copy.attempts) == (429, 2.5, 4)
+    missing = pickle.loads(pickle.dumps(exc.InputFileNotFound("no such file", "/x.wav")))
+    assert (missing.filename, missing.errno, missing.message) == ("/x.wav", 2, "no such file")
+
+
+def test_an_attempt_count_is_put_on_a_copy() -> None:
+    error = exc.ServiceUnavailable("busy", status=503, retry_after=1.0)
+    counted = error._with_attempts(3)
+    assert (error.attempts, counted.attempts) == (1, 3)  # the original is untouched
+    assert type(counted) is exc.ServiceUnavailable
+    assert (counted.message, counted.status, counted.retry_after) == ("busy", 503, 1.0)
 
 
 def test_exception_for_status_fallbacks() -> None:

@@ -22,10 +22,8 @@ FAST = RetryPolicy(max_attempts=4, initial_delay=0.001, max_delay=0.01, jitter=F
 
 
 def http_error(status: int, retry_after: float | None = None) -> exc.BentoMLException:
-    error = exc.exception_for_status(status)("x", error_code=status)
-    error.status = status
-    error.retry_after = retry_after
-    return error
+    cls = exc.exception_for_status(status)
+    return cls(f"HTTP {status}", error_code=status, status=status, retry_after=retry_after)
 
 
 def test_parse_retry_after_seconds_and_dates() -> None:
@@ -111,12 +109,14 @@ class Flaky:
 
     def __init__(self, *failures: BaseException) -> None:
         self.failures = list(failures)
+        self.raised: list[BaseException] = []
         self.calls = 0
 
     async def __call__(self) -> str:
         self.calls += 1
         if self.failures:
-            raise self.failures.pop(0)
+            self.raised.append(self.failures.pop(0))
+            raise self.raised[-1]
         return "ok"
 
 
@@ -132,6 +132,8 @@ async def test_loop_gives_up_with_last_error_and_attempt_count() -> None:
         await call_with_retry(FAST, operation)
     assert operation.calls == 4
     assert info.value.attempts == 4
+    assert all(getattr(e, "attempts", 1) == 1 for e in operation.raised)  # none was changed
+    assert info.value is not operation.raised[-1] and info.value.message == "HTTP 503"
 
 
 async def test_loop_does_not_retry_500_or_when_disabled() -> None:
