@@ -156,6 +156,8 @@ def test_generated_types_read_as_the_schema_says(generated: pathlib.Path) -> Non
     assert "def __call__(self, value: bytes, /) -> AsyncIterator[bytes]:" in shapes
     assert "async def get(self) -> pathlib.Path:" in shapes  # a file-output task
     assert "def __call__(self, first: int = 0, *, last: int) -> Iterator[str]:" in shapes
+    # Parameters Python cannot spell: keywords, as the dynamic client's signature has them.
+    assert "    def __call__(self, **kwargs: Any) -> Awaitable[bool]:" in shapes
     assert "    # 'weird-names': untyped, reached with client.call('weird-names', ...)" in shapes
     # 'close' clashes with the client's close(), and 'api_close' is another endpoint's name.
     assert (

@@ -10,6 +10,7 @@ import pathlib
 from typing import Any
 
 import numpy.typing as npt
+from clash_client import ClashServiceSyncClient
 from example_client import ExampleServiceAsyncClient, ExampleServiceSyncClient, Params, Stats
 from PIL import Image
 from pydantic import BaseModel
@@ -70,3 +71,6 @@ def use_sync(url: str) -> None:
         task = client.slow_square.submit(2, delay=0.1)
         assert_type(task.result(), dict[str, int])
         assert_type(task.get_status(), ResultStatus)
+    with ClashServiceSyncClient(url) as clash:
+        assert_type(clash.api_url(x=2), int)  # 'url' clashes with the client's own url
+        assert_type(clash.url, str)
