@@ -611,8 +611,12 @@ class AsyncHTTPClient:
             from ._files import open_image, save_download  # only file outputs need it
 
             transport = self._core.transport
-            path = await save_download(
-                response, await self._core.download_directory(), transport.limits.max_file_size
+            path = await transport.guard(
+                save_download(
+                    response,
+                    await self._core.download_directory(),
+                    transport.limits.max_file_size,
+                )
             )
             return path if kind is OutputKind.FILE else await open_image(path)
         data = await self._core.transport.read(response)
@@ -632,4 +636,4 @@ class AsyncHTTPClient:
             return await self._open("POST", method.url, body=body, stream=True)
 
         text = method.endpoint.output is not OutputKind.BYTES
-        return stream_items(opening, self._core.transport.finish, text=text)
+        return stream_items(opening, self._core.transport, text=text)

@@ -17,7 +17,9 @@ Hazards handled here:
   step has finished cancelling);
 - after ``os.fork()`` the child gets a fresh portal, thread and loop on first use;
 - at interpreter exit one hook runs the registered shutdown coroutines (``on_shutdown``: the
-  sync clients close), then cancels what is left, stops the loop and joins the thread.
+  sync clients close), then cancels what is left, stops the loop and joins the thread; daemon
+  threads still waiting on a call or stream then stay waiting until the process ends, with no
+  traceback.
 """
 
 from __future__ import annotations
@@ -93,8 +95,7 @@ class Portal:
         loop.call_soon_threadsafe(job.start)  # runs in a copy of the caller's context
         return job
 
-    @staticmethod
-    def _wait(job: _Job) -> Any:
+    def _wait(self, job: _Job) -> Any:
         try:
             job.done.acquire()  # interruptible by Ctrl-C in the main thread
         except BaseException:
@@ -102,6 +103,8 @@ class Portal:
             raise
         if job.error is not None:
             error, job.error = job.error, None
+            if self._stopped:
+                _park_daemon_thread()
             raise error
         return job.result
 
@@ -210,6 +213,17 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
         loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
         return loop
     return asyncio.new_event_loop()
+
+
+def _park_daemon_thread() -> None:
+    """At exit, keep a daemon thread whose call the shutdown cut short waiting, as it would
+    without asyncbento, instead of raising in it (a traceback printed while Python exits).
+
+    Only daemon threads can still be waiting at exit: Python joins the others first.
+    """
+    me = threading.current_thread()
+    if me.daemon and me is not threading.main_thread():
+        threading.Event().wait()  # ends with the process
 
 
 def _discard(awaitable: Awaitable[Any]) -> None:

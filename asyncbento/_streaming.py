@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from ._transport import TRANSPORT_FAILURES, translate_error
+from ._transport import TRANSPORT_FAILURES, Transport, translate_error
 from .exceptions import ResponseDecodeError
 
 
@@ -73,20 +73,21 @@ async def read_item(response: aiohttp.ClientResponse, chunked: bool) -> bytes:
 
 async def stream_items(
     opening: Callable[[], Awaitable[aiohttp.ClientResponse]],
-    finish: Callable[[aiohttp.ClientResponse], None],
+    transport: Transport,
     *,
     text: bool,
 ) -> AsyncGenerator[Any, None]:
     """One item per HTTP chunk of the answer ``opening()`` gives: ``str`` if ``text``, else bytes.
 
-    Nothing is sent until the first item is asked for; ``finish`` releases the response when
-    the stream ends, fails or is closed early.
+    Nothing is sent until the first item is asked for; ``transport.finish`` releases the
+    response when the stream ends, fails or is closed early. Once the client is closed, the
+    next item raises ``ClientClosed``.
     """
     response = await opening()
     decoder = TextDecoder() if text else None
     chunked = is_chunked(response)
     try:
-        while chunk := await read_item(response, chunked):
+        while chunk := await transport.guard(read_item(response, chunked)):
             if decoder is None:
                 yield chunk
             elif piece := decoder.feed(chunk):
@@ -94,7 +95,7 @@ async def stream_items(
         if decoder is not None and (tail := decoder.end()):
             yield tail
     finally:
-        finish(response)
+        transport.finish(response)
 
 
 async def sse_events(stream: AsyncGenerator[str, None]) -> AsyncIterator[ServerSentEvent]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import os
 import ssl
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -21,6 +22,7 @@ from .exceptions import (
     ArgumentError,
     BadInput,
     BentoMLException,
+    ClientClosed,
     ConnectError,
     ConnectionLost,
     ConnectTimeout,
@@ -45,6 +47,8 @@ def _after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
+
+T = TypeVar("T")
 
 VerifyLike = bool | str | ssl.SSLContext
 
@@ -205,6 +209,10 @@ async def read_body(
         raise translate_error(exc, answer_started=True) from exc
 
 
+def _closed() -> ClientClosed:
+    return ClientClosed("the client is closed")
+
+
 class _LoopSession:
     """The session, connection slots and closer that belong to one event loop."""
 
@@ -342,7 +350,7 @@ class Transport:
         The caller owns the response and must call :meth:`finish` on it.
         """
         if self.closed:
-            raise RuntimeError("the client is closed")
+            raise _closed()
         loop = asyncio.get_running_loop()
         state = self._last
         if state is None or state.loop is not loop or state.pid != _PID[0]:
@@ -353,6 +361,8 @@ class Transport:
         assert slots is not None
         await slots.acquire()
         try:
+            if self.closed:  # closed while this call waited for a free connection
+                raise _closed()
             request = state.session.request(
                 method, url, data=data, headers=headers, params=params, timeout=timeout
             )
@@ -361,9 +371,25 @@ class Transport:
             return await asyncio.wait_for(request, start_within)
         except TRANSPORT_FAILURES as exc:
             slots.release()
+            if self.closed:  # the connection went with the client
+                raise _closed() from exc
             raise translate_error(exc, answer_started=False) from exc
         except BaseException:
             slots.release()
+            raise
+
+    async def guard(self, reading: Awaitable[T]) -> T:
+        """Await ``reading`` (of an answer); once the client is closed, it raises
+        :class:`~asyncbento.exceptions.ClientClosed` instead of what the cut connection gives."""
+        if self.closed:
+            if inspect.iscoroutine(reading):
+                reading.close()
+            raise _closed()
+        try:
+            return await reading
+        except TransportError as exc:
+            if self.closed:
+                raise _closed() from exc
             raise
 
     def finish(self, response: aiohttp.ClientResponse) -> None:
@@ -402,12 +428,12 @@ class Transport:
         Raises:
             ResponseTooLarge: the body is larger than the limit.
         """
-        return await read_body(response, self._limits.max_answer_size)
+        return await self.guard(read_body(response, self._limits.max_answer_size))
 
     async def read_error_body(self, response: aiohttp.ClientResponse) -> bytes:
         """The start of an error answer's body: enough for its message, never all of a huge one
         (the rest is left unread, and the connection is closed by :meth:`finish`)."""
-        return await read_body(response, ERROR_BODY_LIMIT, cut=True)
+        return await self.guard(read_body(response, ERROR_BODY_LIMIT, cut=True))
 
     async def close(self) -> None:
         """Close the sessions and their connections; safe to call twice.

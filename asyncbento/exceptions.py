@@ -26,6 +26,7 @@ Every error a client raises is a :class:`BentoMLException`, with the same class 
     │   └── BatchOverloaded          a batch input refused for overload longer than its budget
     ├── TaskCancelNotSupported       the server refused to cancel a task
     ├── TaskFailed                   a task ended as failed or canceled without an error body
+    ├── ClientClosed                 also RuntimeError: the client was closed (before or during)
     ├── ResponseDecodeError          a 2xx answer whose body does not match the endpoint's output
     │   └── ResponseTooLarge         an answer larger than the client's Limits allow
     ├── SchemaMismatch               a generated client's service changed (``check_schema=True``)
@@ -63,6 +64,7 @@ __all__ = [
     "BadInput",
     "BatchOverloaded",
     "BentoMLException",
+    "ClientClosed",
     "ConnectError",
     "ConnectTimeout",
     "Conflict",
@@ -297,6 +299,11 @@ class TaskCancelNotSupported(BentoMLException):
 
 class TaskFailed(BentoMLException):
     """A task ended as failed or canceled and the server kept no error of its own."""
+
+
+class ClientClosed(BentoMLException, RuntimeError):
+    """The client was closed: a call made after ``close()``, or one still running when it came
+    (its request, answer or stream ends with this at once). Also a ``RuntimeError``."""
 
 
 class ResponseDecodeError(BentoMLException):

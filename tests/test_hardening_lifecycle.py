@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pathlib
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from asyncbento import AsyncHTTPClient
+from asyncbento import exceptions as exc
 
 
 async def _add(client: AsyncHTTPClient, a: int) -> Any:
@@ -71,3 +76,65 @@ def test_two_loops_in_two_threads_keep_one_session_each(
     on(two_loops[0], client.close())  # closes the other loop's session on that loop
     on(two_loops[1], asyncio.sleep(0.1))
     assert client._core.transport._sessions == {}
+
+
+# ----------------------------------------------------------------- close() with calls in flight
+
+
+async def test_close_ends_calls_in_flight_with_client_closed(client: Any) -> None:
+    # They used to end with ConnectionLost, or, retried, with a raw RuntimeError after a backoff.
+    running = [asyncio.ensure_future(client.slow(delay=5)) for _ in range(3)]
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    await client.close()
+    for call in running:
+        with pytest.raises(exc.ClientClosed, match="the client is closed"):
+            await call
+    assert time.monotonic() - started < 2
+    with pytest.raises(exc.ClientClosed):  # also a RuntimeError, as before
+        await client.add(1, 2)
+
+
+async def test_an_open_stream_raises_client_closed_after_close(client: Any) -> None:
+    stream = client.stream_async(n=50, delay=0.05).__aiter__()
+    assert (await stream.__anext__()).startswith("tok0")
+    await asyncio.sleep(0.3)  # items arrive and wait in buffers: they are not handed out
+    await client.close()
+    with pytest.raises(exc.ClientClosed):
+        await stream.__anext__()
+
+
+EXIT_SCRIPT = """
+import sys, threading, time
+import asyncbento
+
+client = asyncbento.SyncHTTPClient(sys.argv[1])
+
+
+def stream() -> None:
+    for _ in client.stream_async(n=1000, delay=0.05):
+        pass
+
+
+threading.Thread(target=stream, daemon=True).start()
+threading.Thread(target=lambda: client.slow(delay=30), daemon=True).start()
+time.sleep(0.5)
+print(time.time(), flush=True)
+"""
+
+
+def test_exit_with_daemon_threads_in_sync_calls_is_prompt_and_quiet(example_url: str) -> None:
+    # One daemon thread iterates a stream, another waits on a 30 s call: exit closes the
+    # client without waiting for them, and without a traceback from either thread.
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[1])}
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, example_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    ended = time.time()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert ended - float(result.stdout) < 3.0
