@@ -1403,6 +1403,8 @@ def render(results: dict[str, Any]) -> tuple[str, list[str]]:
         "- `benchmarks/profile_hot_path.py`: where asyncbento's CPU goes beyond the raw loop,",
         "  function by function (cProfile; `--pyinstrument` for a call tree).",
         "- `benchmarks/shim_cost.py` and `benchmarks/portal_round_trip.py`: the sync shim alone.",
+        "- `benchmarks/bench_tracing.py`: what trace context propagation and opt-in spans add to",
+        "  a call (figures in the [observability guide](guides/observability.md#what-it-costs)).",
         "- `benchmarks/soak.py` (10,000 calls at concurrency 256 against a server failing ~10 % of",
         "  requests), `benchmarks/bench_files.py` (memory of 512 MiB uploads and downloads),",
         "  `benchmarks/bench_map.py` (batch throughput and memory).",

@@ -182,3 +182,16 @@ def test_uninstrument_turns_spans_off(example_url: str) -> None:
     with SyncHTTPClient(example_url) as client:
         assert client.add(a=1) == 1
     assert recorded.exporter.get_finished_spans() == ()
+
+
+async def test_suppressed_instrumentation_makes_no_span(spans: Spans, client: Any) -> None:
+    from opentelemetry import context
+    from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+
+    spans.exporter.clear()
+    with suppress_http_instrumentation():
+        assert await client.add(a=2) == 2
+    assert spans.exporter.get_finished_spans() == ()
+    assert context.get_current() == {}  # nothing left attached
+    assert await client.add(a=3) == 3
+    assert len(spans.named("POST /v1/math/add")) == 1

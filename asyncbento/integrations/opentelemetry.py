@@ -34,7 +34,7 @@ from opentelemetry import context, trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from yarl import URL
 
 from .._tracing import Attempt, Retry, registry
@@ -92,7 +92,7 @@ class _SpanPerCall:
         attempt: Attempt,
         retry: Retry,
     ) -> aiohttp.ClientResponse:
-        if not is_instrumentation_enabled():
+        if not is_http_instrumentation_enabled():  # suppressed, as by other HTTP clients
             return await retry(attempt)
         span = self._tracer.start_span(
             f"{method} {url.path}",
