@@ -14,8 +14,9 @@ The control law is loss-based AIMD, as in TCP congestion control:
 - **Growth** after the first overload is a binary search, as in BIC-TCP: the window closes half
   of the gap to the size that was last refused per round trip, then creeps past it by a quarter
   call per round trip (a probe every 8 round trips: against a service capped at K it sits at K
-  and pays one refusal per probe), and once past it grows again by ``growth`` x window per
-  round trip (the capacity went up). A service capped at 256 recovers from a cut in a few
+  and pays one refusal per probe; each refusal at the same size halves the creep, down to a
+  probe every 64 round trips), and once past it grows again by ``growth`` x window per round
+  trip (the capacity went up). A service capped at 256 recovers from a cut in a few
   round trips, not the hundreds of plain additive increase.
 - Growth counts only when the window is in use, so a window never runs far ahead of what is
   in flight; it never leaves ``[1, ceiling]``.
@@ -69,6 +70,7 @@ class Adaptive:
 DEFAULT_ADAPTIVE: Final = Adaptive()
 
 _PLATEAU = 0.25  # growth per round trip next to the last refusal: one probe in 8 round trips
+_PLATEAU_MIN = 1 / 32  # ... halved at each refusal at the same size: one in 64 at the least
 
 
 class Window:
@@ -84,6 +86,7 @@ class Window:
         "_cut",
         "_generation",
         "_peak",
+        "_plateau",
         "_settings",
         "ceiling",
         "in_flight",
@@ -102,6 +105,7 @@ class Window:
         self._generation = 0  # bumped by every cut
         self._cut = False  # slow start ends at the first cut
         self._peak = 0.0  # calls in flight when the service last refused one
+        self._plateau = _PLATEAU  # growth per round trip next to the peak
 
     @property
     def adaptive(self) -> bool:
@@ -116,11 +120,11 @@ class Window:
     @property
     def size(self) -> int:
         """Calls allowed in flight now."""
-        return int(self.limit)
+        return int(self.limit + 1e-9)  # 31.999... after many small steps is 32
 
     def has_room(self, now: float) -> bool:
         """Whether one more call may start now."""
-        return self.in_flight < int(self.limit) and now >= self.paused_until
+        return self.in_flight < self.size and now >= self.paused_until
 
     def start(self) -> int:
         """Count a call as in flight; returns its token."""
@@ -133,14 +137,18 @@ class Window:
 
     def success(self, token: int) -> None:
         """A call finished with an answer from the service (good or bad)."""
-        in_use = self.in_flight >= int(self.limit)
+        in_use = self.in_flight >= self.size
         self.in_flight -= 1
         settings = self._settings
         if settings is None:
             return
         if token != self._generation or not in_use or self.limit >= self.ceiling:
             return
-        self.limit = min(float(self.ceiling), self.limit + self._step(settings) / self.limit)
+        limit, below = self.limit, self._peak - 1
+        grown = limit + self._step(settings) / limit  # a round trip is a window of successes
+        if limit < below:
+            grown = min(grown, below)  # land on the last good size, then probe from there
+        self.limit = min(float(self.ceiling), grown)
 
     def _step(self, settings: Adaptive) -> float:
         """How much the window grows per round trip (a window's worth of successes)."""
@@ -148,9 +156,9 @@ class Window:
         if not self._cut:
             return limit  # slow start: double
         if limit < peak - 1:
-            return min(max(1.0, (peak - limit) / 2), peak - 1 - limit)  # halve the gap
+            return max(1.0, (peak - limit) / 2)  # halve the gap to the size last refused
         if limit < peak + 1:
-            return _PLATEAU  # near where it was refused: probe gently
+            return self._plateau  # near where it was refused: probe gently
         return max(1.0, min(limit - peak, settings.growth * limit))  # the capacity grew
 
     def overload(self, token: int, now: float, retry_after: float | None = None) -> None:
@@ -166,7 +174,11 @@ class Window:
         if token != self._generation:
             return  # sent before the last cut: the same congestion event
         factor = settings.decrease if self._cut else 0.5
-        self._peak = float(self.in_flight + 1)  # the refused call made it one too many
+        peak = float(self.in_flight + 1)  # the refused call made it one too many
+        # Refused at the same size again: probe half as often (a steady cap); elsewhere: anew.
+        same = abs(peak - self._peak) <= 1
+        self._plateau = max(self._plateau / 2, _PLATEAU_MIN) if same else _PLATEAU
+        self._peak = peak
         self.limit = max(1.0, self.limit * factor)
         self._cut = True
         self._generation += 1

@@ -157,7 +157,7 @@ def test_latency_that_grows_with_load_converges_below_the_timeout() -> None:
     # Slow start overshoots while the first timeouts take 0.2 s to come back.
     assert max(size for _, size in run.trace) <= 3 * 64
     assert min(late) >= 16 and max(late) <= 1.1 * 64  # converged under the timeout
-    assert run.timed_out < 0.02 * 50_000
+    assert run.timed_out < 0.05 * 50_000  # each probe past the knee costs a round trip of them
     assert run.finished_at < 50_000 * 0.05 / 16 * 1.1
 
 

@@ -5,6 +5,7 @@ Runs in its own tox environment (``tox -e ray``); skipped where Ray is not insta
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from asyncbento.exceptions import NotFound  # noqa: E402
 from asyncbento.integrations.ray import BentoMLBatchCaller  # noqa: E402
 
 # Ray's own deprecation notices are not ours to fix.
@@ -67,24 +69,47 @@ def test_every_row_answered_in_order(local_ray: Any, example_url: str, batch_for
     assert failures == len([v for v in values if v < 0])
 
 
-def test_rows_keep_their_order_within_a_batch(example_url: str) -> None:
+async def test_rows_keep_their_order_within_a_batch(example_url: str) -> None:
     import pandas
 
     caller = BentoMLBatchCaller(example_url, "add", concurrency=8)
     frame = pandas.DataFrame({"a": list(range(100)), "b": [1] * 100, "other": ["x"] * 100})
-    result = caller(frame)
+    result = await caller(frame)
     assert list(result["output"]) == [i + 1 for i in range(100)]
     assert list(result["error"]) == [None] * 100
     assert list(result["other"]) == ["x"] * 100
 
 
-def test_column_mapping_and_root_input(example_url: str) -> None:
+async def test_column_mapping_and_root_input(example_url: str) -> None:
     import numpy
 
     caller = BentoMLBatchCaller(example_url, "add", columns={"a": "left", "b": "right"})
     batch = {"left": numpy.arange(5), "right": numpy.arange(5)}
-    assert list(caller(batch)["output"]) == [0, 2, 4, 6, 8]
+    assert list((await caller(batch))["output"]) == [0, 2, 4, 6, 8]
     shout = BentoMLBatchCaller(example_url, "shout", columns={"value": "text"})
-    assert list(shout({"text": numpy.array(["a", "b"])})["output"]) == ["A", "B"]
+    assert list((await shout({"text": numpy.array(["a", "b"])}))["output"]) == ["A", "B"]
     with pytest.raises(KeyError):
-        caller({"nope": numpy.arange(2)})
+        await caller({"nope": numpy.arange(2)})
+
+
+async def test_rows_of_several_batches_share_one_window(example_url: str) -> None:
+    # Ray Data gives an async actor several batches at once; while one batch waits for its
+    # slow row, the other batches' rows keep going, all within the actor's one window.
+    import pandas
+
+    caller = BentoMLBatchCaller(example_url, "slow", concurrency=8)
+    frames = [pandas.DataFrame({"delay": [0.5] + [0.01] * 19}) for _ in range(4)]
+    started = asyncio.get_running_loop().time()
+    results = await asyncio.gather(*(caller(frame) for frame in frames))
+    elapsed = asyncio.get_running_loop().time() - started
+    for result in results:
+        assert [r["slept"] for r in result["output"]] == [0.5] + [0.01] * 19
+    # Per-batch calls would take 4 x 0.5 s one batch after another; here the slow rows overlap.
+    assert elapsed < 1.5
+
+
+async def test_bad_arguments_are_refused_when_the_caller_is_made(example_url: str) -> None:
+    with pytest.raises(NotFound, match="nope"):
+        BentoMLBatchCaller(example_url, "nope")
+    with pytest.raises(TypeError, match="concurrency must be an integer"):
+        BentoMLBatchCaller(example_url, "add", concurrency=2.5)  # type: ignore[arg-type]
