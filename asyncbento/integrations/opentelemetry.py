@@ -79,9 +79,12 @@ class _SpanPerCall:
 
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
-        # Endpoint names by URL path, per client (made once the endpoints are known).
+        # Per client, once its endpoints are known: endpoint names by URL path, and each
+        # (method, URL)'s span attributes, made once (the SDK copies what it is given).
         self._names: weakref.WeakKeyDictionary[_Core, dict[str, str]]
         self._names = weakref.WeakKeyDictionary()
+        self._made: weakref.WeakKeyDictionary[_Core, dict[tuple[str, URL], dict[str, Any]]]
+        self._made = weakref.WeakKeyDictionary()
 
     async def open(
         self,
@@ -124,12 +127,22 @@ class _SpanPerCall:
     def _attributes(
         self, core: _Core, method: str, url: URL, params: Mapping[str, str] | None
     ) -> dict[str, Any]:
+        made = self._made.get(core)
+        attributes = None if made is None else made.get((method, url))
+        if attributes is None:
+            attributes = self._describe(core, method, url)
+            if core.endpoints is not None:  # before set-up the endpoint name is not known
+                self._made.setdefault(core, {})[(method, url)] = attributes
+        if params:  # a task operation's task_id: the full URL differs from call to call
+            return {**attributes, "url.full": str(url.update_query(params))}
+        return attributes
+
+    def _describe(self, core: _Core, method: str, url: URL) -> dict[str, Any]:
         transport: Transport = core.transport
-        full = url.update_query(params) if params else url
         attributes: dict[str, Any] = {
             "http.request.method": method,
             "server.address": transport.socket_path or url.host or "",
-            "url.full": str(full),
+            "url.full": str(url),
             "url.template": url.path,
         }
         if transport.socket_path is None and url.port is not None:
