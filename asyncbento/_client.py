@@ -28,7 +28,7 @@ from yarl import URL
 
 from ._batch import Inputs, collect, run_batch
 from ._body import Body, build_body
-from ._codec import decode_body, error_from_answer, read_json
+from ._codec import Reader, error_from_answer, read_json
 from ._config import (
     DEFAULT_LIMITS,
     DEFAULT_RETRY,
@@ -48,11 +48,11 @@ from ._endpoints import (
     make_methods,
     resolve,
 )
-from ._readiness import PROBE_TIMEOUT, probe, wait_until_ready
 from ._request import Params, send_request
 from ._response import Response
 from ._retry import call_with_retry
 from ._schema import Endpoint, OutputKind, parse_schema
+from ._setup import PROBE_TIMEOUT, fetch_schema, probe, schema_document, wait_until_ready
 from ._streaming import stream_items
 from ._tracing import registry as tracing
 from ._transport import (
@@ -66,7 +66,6 @@ from ._transport import (
 )
 from ._validate import check_headers, check_seconds, check_token
 from ._version import __version__
-from .exceptions import BentoMLException
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -399,19 +398,11 @@ class AsyncHTTPClient:
         """Like :meth:`map`, but yield ``(index, result)`` pairs as calls finish.
 
         Inputs are pulled lazily through a sliding window, so memory stays flat for any
-        number of inputs.
+        number of inputs. Arguments as for :meth:`map` (``return_exceptions=True`` yields a
+        failed input's exception as its result), plus:
 
         Args:
-            endpoint: An endpoint name or method of this client.
-            inputs: An iterable or async iterable of keyword dicts (or root values).
-            concurrency: The most calls in flight at once.
             ordered: Yield in input order instead of completion order.
-            return_exceptions: Yield a failed input's exception as its result; otherwise the
-                first failure cancels the rest and is raised.
-            progress: Show a tqdm progress bar.
-            adaptive: Keep as many calls in flight as the service accepts, up to
-                ``concurrency`` (inputs it refuses with 429/503 are sent again); ``False``
-                keeps exactly ``concurrency``; an :class:`asyncbento.Adaptive` tunes it.
 
         Returns:
             An async iterator of ``(index, result)``; ``index`` is the input's position.
@@ -506,30 +497,11 @@ class AsyncHTTPClient:
         await wait_until_ready(self._core.transport, self._core.readyz_url, limit)
 
     async def _schema_document(self) -> Any:
-        embedded = self._embedded_schema
-        if embedded is None:
-            return await self._fetch_schema()
-        if self._core.check_schema:
-            from ._drift import check_schema  # only generated clients need it
-
-            check_schema(embedded, await self._fetch_schema(), redact_url(self._core.url))
-        return embedded
-
-    async def _fetch_schema(self) -> Any:
-        try:
-            return await self._exchange("GET", self._core.schema_url, read_json)
-        except BentoMLException as exc:
-            if exc.status is None:
-                raise
-            failure = type(exc)(
-                f"Failed to fetch schema from {redact_url(self._core.url)}: {exc.message}",
-                error_code=exc.error_code,
-                body=exc.body,
-                request_id=exc.request_id,
-                trace_id=exc.trace_id,
-                status=exc.status,
-            )
-            raise failure from exc
+        core = self._core
+        where = redact_url(core.url)
+        read = partial(self._exchange, "GET", core.schema_url, read_json)
+        fetch = partial(fetch_schema, read, where)
+        return await schema_document(fetch, self._embedded_schema, core.check_schema, where)
 
     # ----------------------------------------------------------------- requests
 
@@ -597,36 +569,14 @@ class AsyncHTTPClient:
         finally:
             transport.finish(response)
 
-    def _output_reader(
-        self, endpoint: Endpoint
-    ) -> Callable[[aiohttp.ClientResponse], Awaitable[Any]]:
-        async def read_output(response: aiohttp.ClientResponse) -> Any:
-            return await self._decode(endpoint, response)
-
-        return read_output
-
-    async def _decode(self, endpoint: Endpoint, response: aiohttp.ClientResponse) -> Any:
-        kind = endpoint.output
-        if kind is OutputKind.FILE or kind is OutputKind.IMAGE:
-            from ._files import open_image, save_download  # only file outputs need it
-
-            transport = self._core.transport
-            path = await transport.guard(
-                save_download(
-                    response,
-                    await self._core.download_directory(),
-                    transport.limits.max_file_size,
-                )
-            )
-            return path if kind is OutputKind.FILE else await open_image(path)
-        data = await self._core.transport.read(response)
-        return decode_body(kind, data, response.headers.get("Content-Type"))
+    def _output_reader(self, endpoint: Endpoint) -> Reader:
+        return partial(self._core.read_output, endpoint)
 
     async def _call(self, method: AsyncEndpointMethod, bound: Any) -> Any:
         body = await build_body(method.endpoint, bound)
         response = await self._open("POST", method.url, body=body)
         try:
-            return await self._decode(method.endpoint, response)
+            return await self._core.read_output(method.endpoint, response)
         finally:
             self._core.transport.finish(response)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -30,6 +30,8 @@ from .exceptions import (
 
 if TYPE_CHECKING:
     import aiohttp
+
+Reader = Callable[["aiohttp.ClientResponse"], Awaitable[Any]]
 
 
 def _encode_extra(obj: Any) -> Any:

@@ -1,7 +1,8 @@
 """The state of a client: what it shares with its views, and each view's call options.
 
 ``_Core`` is shared by a client and every view ``with_options`` makes of it: the transport,
-the service's endpoints once set up, the download directory. ``_Options`` belongs to one
+the service's endpoints once set up, the download directory (and reading an answer as an
+endpoint's output, which may save a file there). ``_Options`` belongs to one
 client or view: its timeout (with the aiohttp timeouts made once), retry policy and headers.
 """
 
@@ -11,11 +12,13 @@ import asyncio
 import os
 import pathlib
 import tempfile
+from typing import Any
 
 import aiohttp
 
+from ._codec import decode_body
 from ._config import DEFAULT_TOTAL, RetryPolicy, Timeout, TimeoutLike
-from ._schema import Endpoint
+from ._schema import Endpoint, OutputKind
 from ._transport import Transport
 
 
@@ -88,6 +91,20 @@ class _Core:
                 await asyncio.to_thread(made.rmdir)  # another call made one meanwhile
         assert self._download_dir is not None
         return self._download_dir
+
+    async def read_output(self, endpoint: Endpoint, response: aiohttp.ClientResponse) -> Any:
+        """A successful call's answer as the endpoint's output: a decoded body, or a file
+        saved in the download directory (a loaded image for image outputs)."""
+        kind = endpoint.output
+        if kind is OutputKind.FILE or kind is OutputKind.IMAGE:
+            from ._files import open_image, save_download  # only file outputs need it
+
+            limit = self.transport.limits.max_file_size
+            directory = await self.download_directory()
+            path = await self.transport.guard(save_download(response, directory, limit))
+            return path if kind is OutputKind.FILE else await open_image(path)
+        data = await self.transport.read(response)
+        return decode_body(kind, data, response.headers.get("Content-Type"))
 
     def _adopt(self, made: pathlib.Path) -> bool:
         if self._download_dir is not None:

@@ -17,7 +17,7 @@ import msgspec
 from yarl import URL
 
 from ._body import Body, build_body
-from ._codec import read_as, read_nothing
+from ._codec import Reader, read_as, read_nothing
 from ._schema import Endpoint
 from .exceptions import (
     BentoMLException,
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     import aiohttp
 
 T = TypeVar("T")
-Reader = Callable[["aiohttp.ClientResponse"], Awaitable[Any]]
 
 
 class ResultStatus(str, enum.Enum):

@@ -158,13 +158,23 @@ def _saved_path(value: Any) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line's parser (three sub-commands sharing the connection options)."""
+    """The command line's parser (four sub-commands sharing the connection options)."""
     parser = argparse.ArgumentParser(
         prog="asyncbento",
         description="Call BentoML services from the command line.",
         epilog="Exit codes: 0 ok, 1 failures (recorded), 2 usage error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"asyncbento {__version__}")
+    common = _common_options()
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_describe_and_generate(commands, common)
+    _add_call(commands, common)
+    _add_batch(commands, common)
+    return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The connection options every command takes."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--token", help="Bearer token (default: $BENTO_CLOUD_API_KEY)")
     common.add_argument(
@@ -192,8 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"attempts per call in all, the first included ({DEFAULT_RETRY.max_attempts})",
     )
     retries.add_argument("--no-retry", action="store_true", help="never retry a call")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    return common
 
+
+Commands = Any  # argparse's sub-parsers action (a private type)
+
+
+def _add_describe_and_generate(commands: Commands, common: argparse.ArgumentParser) -> None:
     describe = commands.add_parser(
         "describe", parents=[common], help="list the endpoints and their signatures"
     )
@@ -209,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="write nothing; exit 1 if MODULE.py is out of date"
     )
 
+
+def _add_call(commands: Commands, common: argparse.ArgumentParser) -> None:
     call = commands.add_parser("call", parents=[common], help="call one endpoint once")
     call.add_argument("url")
     call.add_argument("endpoint")
@@ -226,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("--download-dir", help="where file outputs are saved")
 
+
+def _add_batch(commands: Commands, common: argparse.ArgumentParser) -> None:
     batch = commands.add_parser(
         "batch", parents=[common], help="call an endpoint once per line of a JSON Lines file"
     )
@@ -257,7 +276,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="progress bar on stderr (auto: when stderr is a terminal)",
     )
-    return parser
 
 
 def make_client(args: argparse.Namespace) -> AsyncHTTPClient:

@@ -1,4 +1,5 @@
-"""Unit tests: the package's import graph, read from its source, has no cycle.
+"""Unit tests on the package's shape, read from its source: no import cycle, no function longer
+than 60 lines, ``_client.py`` under 600 lines.
 
 Every import of one of asyncbento's own modules counts, wherever it stands: at the top, inside
 a function (a lazy import hides a cycle, it does not remove it) or under ``TYPE_CHECKING``.
@@ -116,3 +117,19 @@ def test_a_lazy_or_type_only_import_is_an_edge(tmp_path: pathlib.Path) -> None:
     path.write_text(source)
     known = {"asyncbento._a", "asyncbento._b", "asyncbento._c"}
     assert imported("asyncbento._a", path, known) == {"asyncbento._b", "asyncbento._c"}
+
+
+def test_no_function_is_longer_than_60_lines() -> None:
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                if lines > 60:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} {lines}")
+    assert long == []
+
+
+def test_the_client_module_stays_small() -> None:
+    # New behaviour goes in its own module, with only a thin method on the client.
+    assert len((PACKAGE / "_client.py").read_text(encoding="utf-8").splitlines()) < 600
