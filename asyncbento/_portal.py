@@ -47,11 +47,6 @@ class Portal:
         self._stopped = False  # set at interpreter exit: no new work after that
         self._spawned: set[asyncio.Task[Any]] = set()  # fire-and-forget tasks, kept alive
 
-    @property
-    def thread(self) -> threading.Thread | None:
-        """The thread that runs the loop, once started."""
-        return self._thread
-
     def _start(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._stopped:

@@ -290,7 +290,7 @@ async def test_connections_closed_while_idle_are_never_reused(
 ) -> None:
     # The server closes each connection a little after answering, as a keep-alive timeout
     # does. The next call comes later: it must open a new connection rather than send on the
-    # closed one, even with retries off (the sync client's loop is not running in between).
+    # closed one, even with retries off (the sync client's loop thread sees the close meanwhile).
     async def answer_then_close_when_idle(request: Any, writer: Any) -> bool:
         await ok()(request, writer)
         await asyncio.sleep(0.05)
