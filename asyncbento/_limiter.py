@@ -20,7 +20,10 @@ The control law is loss-based AIMD, as in TCP congestion control:
   round trips, not the hundreds of plain additive increase.
 - Growth counts only when the window is in use, so a window never runs far ahead of what is
   in flight; it never leaves ``[1, ceiling]``.
-- **Retry-After** pauses new calls until then (at most ``Adaptive.max_stall``).
+- **Retry-After** pauses new calls until then (at most ``Adaptive.max_stall``). At a window of
+  one, a refusal without ``Retry-After`` pauses new calls for 10 ms, doubling per refusal up to
+  1 s until a call succeeds: a client that the others have squeezed out does not hammer the
+  service with one refusal per round trip.
 
 Why not a latency gradient (Netflix's Gradient2, TCP Vegas)? In a batch, latency mostly varies
 with the input (a long prompt takes longer than a short one), so a rise in latency is a poor
@@ -31,6 +34,7 @@ instead of refusing shows it by timing out, which also shrinks the window.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Final
 
@@ -70,6 +74,8 @@ class Adaptive:
 DEFAULT_ADAPTIVE: Final = Adaptive()
 
 _PLATEAU = 0.25  # growth per round trip next to the last refusal: one probe in 8 round trips
+_BACKOFF_FIRST = 0.01  # pause after a refusal at a window of 1 (doubles per refusal)
+_BACKOFF_MAX = 1.0
 _PLATEAU_MIN = 1 / 32  # ... halved at each refusal at the same size: one in 64 at the least
 
 
@@ -87,6 +93,7 @@ class Window:
         "_generation",
         "_peak",
         "_plateau",
+        "_refusals",
         "_settings",
         "ceiling",
         "in_flight",
@@ -106,6 +113,7 @@ class Window:
         self._cut = False  # slow start ends at the first cut
         self._peak = 0.0  # calls in flight when the service last refused one
         self._plateau = _PLATEAU  # growth per round trip next to the peak
+        self._refusals = 0  # overload signals since the last success
 
     @property
     def adaptive(self) -> bool:
@@ -139,6 +147,7 @@ class Window:
         """A call finished with an answer from the service (good or bad)."""
         in_use = self.in_flight >= self.size
         self.in_flight -= 1
+        self._refusals = 0
         settings = self._settings
         if settings is None:
             return
@@ -168,9 +177,16 @@ class Window:
         settings = self._settings
         if settings is None:
             return
+        self._refusals += 1
         if retry_after is not None:
             pause = min(retry_after, settings.max_stall)
             self.paused_until = max(self.paused_until, now + pause)
+        elif self.limit < 2:
+            # One call at a time and still refused: wait before the next, longer each time
+            # (10 ms doubling to 1 s, reset by a success), or a starved actor would hammer the
+            # service with a refusal every round trip.
+            pause = min(_BACKOFF_FIRST * 2 ** (self._refusals - 1), _BACKOFF_MAX)
+            self.paused_until = max(self.paused_until, now + random.uniform(pause / 2, pause))
         if token != self._generation:
             return  # sent before the last cut: the same congestion event
         factor = settings.decrease if self._cut else 0.5

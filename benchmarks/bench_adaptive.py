@@ -13,6 +13,11 @@ a fixed latency per call, pinned to CPU 0) gets the same inputs through ``client
 Reports successful calls per second, inputs lost (failed) and calls the service refused, and
 the adaptive throughput as a share of the best fixed window. The number of inputs is chosen so
 that the ideal run (inputs x latency / K) takes ``--seconds``.
+
+    python benchmarks/bench_adaptive.py --bentoml 400
+
+runs the batch guide's table instead: the real ``examples/capped_service.py`` under ``bentoml
+serve`` (4 at once, 50 ms a call), fixed and adaptive windows at concurrency 8, 64 and 256.
 """
 
 from __future__ import annotations
@@ -63,11 +68,13 @@ def refused_so_far(url: str) -> int:
         return int(json.load(answer)["refused"])
 
 
-async def one_run(url: str, count: int, concurrency: int, adaptive: bool) -> dict[str, Any]:
+async def one_run(
+    url: str, count: int, concurrency: int, adaptive: bool, *, stats: bool = True
+) -> dict[str, Any]:
     from asyncbento import AsyncHTTPClient, Limits
 
     limits = Limits(max_connections=max(100, concurrency))
-    refused_before = refused_so_far(url)
+    refused_before = refused_so_far(url) if stats else 0
     async with AsyncHTTPClient(url, limits=limits) as client:
         started = time.perf_counter()
         results = await client.map(
@@ -82,7 +89,7 @@ async def one_run(url: str, count: int, concurrency: int, adaptive: bool) -> dic
     return {
         "ok_per_second": ok / elapsed,
         "lost": count - ok,
-        "refused": refused_so_far(url) - refused_before,
+        "refused": refused_so_far(url) - refused_before if stats else None,
         "seconds": elapsed,
     }
 
@@ -102,11 +109,39 @@ def sweep(capacity: int, seconds: float) -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
+def real_bentoml(count: int) -> int:
+    """The guide's table: ``examples/capped_service.py`` (a real ``bentoml serve``, 4 at once,
+    50 ms a call), ``count`` inputs at concurrency 8, 64 and 256, fixed and adaptive."""
+    from asyncbento.testing import BentoServer
+
+    ideal = 4 / 0.05
+    print(f"BentoML capped_service: max_concurrency=4, 50 ms, {count} inputs, ideal {ideal:.0f}/s")
+    print("| concurrency | window | succeeded | failed | ok/s | of ideal |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    examples = os.path.join(ROOT, "examples")
+    with BentoServer("capped_service:CappedService", working_dir=examples) as server:
+        for concurrency in (8, 64, 256):
+            for adaptive in (False, True):
+                r = asyncio.run(one_run(server.url, count, concurrency, adaptive, stats=False))
+                print(
+                    f"| {concurrency} | {'adaptive' if adaptive else 'fixed'} | "
+                    f"{count - r['lost']} | {r['lost']} | {r['ok_per_second']:.0f} | "
+                    f"{r['ok_per_second'] / ideal:.0%} |",
+                    flush=True,
+                )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--capacities", type=int, nargs="+", default=[4, 32, 256])
+    parser.add_argument(
+        "--bentoml", type=int, metavar="N", help="instead: N inputs against the real capped service"
+    )
     args = parser.parse_args()
+    if args.bentoml:
+        return real_bentoml(args.bentoml)
     from run_all import TWO_CPUS
 
     if TWO_CPUS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -175,6 +176,7 @@ async def test_progress_bar_counts_errors(capsys: pytest.CaptureFixture[str]) ->
     assert len(results) == 20
     err = capsys.readouterr().err
     assert "20/20" in err and "errors=2" in err
+    assert re.search(r"window=\d+/4 refused=0 errors=2", err)
 
 
 class Capped:

@@ -86,7 +86,7 @@ def test_cli_batch_with_defaults_loses_nothing(capped_url: str, tmp_path: pathli
     target = tmp_path / "out.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "asyncbento", "batch", capped_url, "echo"]
-        + ["--input", str(source), "--output", str(target)],
+        + ["--input", str(source), "--output", str(target), "--progress", "on"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -99,3 +99,4 @@ def test_cli_batch_with_defaults_loses_nothing(capped_url: str, tmp_path: pathli
     assert summary.group(1, 2) == (str(count), "0")
     assert float(summary.group(3)) < 2 * count * LATENCY / CAPACITY
     assert re.search(r"refused \d+ calls for overload \(sent again\); window \d+ of", result.stderr)
+    assert re.search(r"window=\d+/64 refused=[1-9]\d* errors=0", result.stderr)  # the bar

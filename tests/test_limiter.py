@@ -194,3 +194,44 @@ def test_bounds_after_many_refusals() -> None:
 def test_settings_are_checked(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Adaptive(**kwargs)  # type: ignore[arg-type]
+
+
+def simulate_many(capacity: int, windows: list[Window], until: float) -> list[tuple[float, int]]:
+    """Several actors' windows against one capped service; returns (time, calls accepted)."""
+    events: list[tuple[float, int, str, int, int]] = []  # (time, seq, kind, actor, token)
+    now, seq, load = 0.0, 0, 0
+    trace: list[tuple[float, int]] = []
+    while now < until:
+        for actor, window in enumerate(windows):
+            while window.has_room(now):
+                token = window.start()
+                if load >= capacity:
+                    heapq.heappush(events, (now + REFUSAL_TIME, seq, "refused", actor, token))
+                else:
+                    load += 1
+                    heapq.heappush(events, (now + 0.05, seq, "ok", actor, token))
+                seq += 1
+        if not events:  # every actor is pausing: jump to the first that resumes
+            now = min(window.paused_until for window in windows)
+            continue
+        now, _, kind, actor, token = heapq.heappop(events)
+        if kind == "ok":
+            load -= 1
+            windows[actor].success(token)
+        else:
+            windows[actor].overload(token, now)
+        trace.append((now, load))
+    return trace
+
+
+def test_many_actors_share_a_capped_service() -> None:
+    # The Ray guide's worked example: 8 actors, ceiling 32 each, a service capped at 32.
+    windows = [Window(32) for _ in range(8)]
+    trace = simulate_many(32, windows, until=60)
+    late = [load for when, load in trace if when >= 30]
+    assert sum(late) / len(late) >= 0.9 * 32  # the service stays busy
+    assert all(1 <= window.size <= 32 for window in windows)
+    assert 28 <= sum(window.size for window in windows) <= 40
+    # An actor squeezed to a window of 1 backs off instead of sending one refused call per
+    # millisecond: a few refusals per second and actor at most, over the 60 s.
+    assert sum(window.refused for window in windows) < 8 * 60 * 10
