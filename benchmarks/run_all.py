@@ -1336,7 +1336,7 @@ def render(results: dict[str, Any]) -> tuple[str, list[str]]:
         "## The sync shim's own cost",
         "",
         "Sequential `SyncHTTPClient` calls against the same client's async calls, in alternating",
-        "rounds in one process (both on the portal's loop, driven by the calling thread): the",
+        "rounds in one process (both on the portal's loop, which its own thread runs): the",
         "difference is what the sync facade adds to a call, without the process-to-process noise",
         "of the tables above.",
         "",
@@ -1433,8 +1433,8 @@ def notes(results: dict[str, Any]) -> list[str]:
         f"{_get(results, 'sync_pair', 'cpu_ratio'):.2f}x cheaper in CPU (the target's measure: "
         "the issue states BentoML's sync client as CPU per sequential call) and "
         f"{_get(results, 'sync_pair', 'speed_ratio'):.2f}x faster in wall time. A sync call "
-        "costs one more event-loop pass than an async one (its task's first step), which is "
-        "the floor of running the same coroutines behind a blocking API on Python 3.11."
+        "costs a hand-off to the portal's thread and back (a wake-up of each thread) on top "
+        "of the async call: the price of a loop that keeps running between calls."
     )
     if "asyncbento-sync@1+uvloop" in rate:
         out.append(
