@@ -60,7 +60,7 @@ def parse_base_url(url: str) -> tuple[str, str | None]:
     ``file:///path/to.sock`` (a Unix domain socket), as BentoML's client does.
     """
     if not isinstance(url, str) or not url:
-        raise ValueError(f"url must be a non-empty string, got {url!r}")
+        raise ValueError(f"url must be a non-empty string, got {type(url).__name__}")
     if "://" not in url:
         url = f"http://{url}"  # "localhost:3000", as users often type it
     parts = urlsplit(url)
@@ -68,18 +68,18 @@ def parse_base_url(url: str) -> tuple[str, str | None]:
     if scheme == "file":
         socket_path = unquote(parts.path)
         if not socket_path:
-            raise ValueError(f"no socket path in {url!r}")
+            raise ValueError(f"no socket path in {redact_url(url)!r}")
         return "http://localhost", socket_path
     if scheme == "tcp":
         if not parts.netloc:
-            raise ValueError(f"no host in {url!r}")
+            raise ValueError(f"no host in {redact_url(url)!r}")
         return f"http://{parts.netloc.rpartition('@')[2]}", None
     if scheme in ("http", "https"):
         if not parts.hostname:
-            raise ValueError(f"no host in {url!r}")
+            raise ValueError(f"no host in {redact_url(url)!r}")
         host = parts.netloc.rpartition("@")[2]  # credentials go in a header (basic_auth_header)
         return f"{scheme}://{host}{parts.path.rstrip('/')}", None
-    raise ValueError(f"unsupported URL scheme in {url!r}: use http, https, tcp or file")
+    raise ValueError(f"unsupported URL scheme in {redact_url(url)!r}: use http, https, tcp or file")
 
 
 def basic_auth_header(url: str) -> str | None:
@@ -106,16 +106,16 @@ def client_headers(
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password in it replaced by ``***``, for reprs and messages."""
+    """The URL with any credentials in it (``user:password@`` or a bare ``token@``) replaced by
+    ``***``, for reprs and messages: both are sent as Basic auth, so both are secrets."""
     scheme, separator, rest = url.partition("://")
     if not separator:  # "user:pw@host:port", as the client also accepts
         scheme, rest = "", url
     authority, slash, tail = rest.partition("/")
-    userinfo, at, host = authority.rpartition("@")
-    if not at or ":" not in userinfo:
+    _, at, host = authority.rpartition("@")
+    if not at:
         return url
-    user = userinfo.partition(":")[0]
-    return f"{scheme}{separator}{user}:***@{host}{slash}{tail}"
+    return f"{scheme}{separator}***@{host}{slash}{tail}"
 
 
 def request_headers(

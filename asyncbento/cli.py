@@ -45,10 +45,11 @@ import inspect
 import json
 import os
 import pathlib
+import shutil
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -63,10 +64,12 @@ from ._batch import (
     run_batch,
 )
 from ._client import AsyncHTTPClient
+from ._codec import decode_json
 from ._config import DEFAULT_RETRY, DEFAULT_TOTAL, RetryPolicy
 from ._endpoints import AsyncEndpointMethod, resolve
 from ._limiter import Window
 from ._overload import endpoint_batch, task_batch
+from ._transport import redact_url
 from ._version import __version__
 from .exceptions import (
     ArgumentValueError,
@@ -316,12 +319,13 @@ def _check_url(url: str) -> None:
     # The client accepts what BentoML's does; here a typo should be a usage error at once,
     # not a 30-second wait for a server that cannot exist.
     parts = urlsplit(url if "://" in url else f"http://{url}")
+    shown = redact_url(url)  # never echo credentials
     try:
         parts.port  # noqa: B018 - parsing it is the check
-    except ValueError as error:
-        raise UsageError(f"bad port in URL {url!r}: {error}") from None
+    except ValueError:
+        raise UsageError(f"bad port in URL {shown!r}") from None
     if any(ch.isspace() for ch in url) or (parts.scheme != "file" and not parts.hostname):
-        raise UsageError(f"not a URL: {url!r} (expected e.g. http://localhost:3000)")
+        raise UsageError(f"not a URL: {shown!r} (expected e.g. http://localhost:3000)")
 
 
 def parse_json_option(text: str) -> Any:
@@ -330,6 +334,8 @@ def parse_json_option(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"--json is not valid JSON: {error}") from error
+    except RecursionError:
+        raise UsageError("--json is nested too deeply") from None
 
 
 def parse_pairs(pairs: Sequence[str], json_arguments: str | None) -> dict[str, Any]:
@@ -348,6 +354,8 @@ def parse_pairs(pairs: Sequence[str], json_arguments: str | None) -> dict[str, A
             arguments[key] = json.loads(text)
         except json.JSONDecodeError:
             arguments[key] = text
+        except RecursionError:
+            raise UsageError(f"the value of {key!r} is nested too deeply") from None
     return arguments
 
 
@@ -383,7 +391,7 @@ def describe_signature(signature: inspect.Signature) -> str:
 async def describe(args: argparse.Namespace, out: TextIO) -> int:
     """``asyncbento describe``: one line per endpoint, streams and tasks marked."""
     async with make_client(args) as client:
-        out.write(f"service {client.service_name} at {client.url}\n")
+        out.write(f"service {client.service_name} at {redact_url(client.url)}\n")
         for name, endpoint in sorted(client.endpoints.items()):
             signature = describe_signature(endpoint.signature)
             marks = [
@@ -543,7 +551,7 @@ def parse_line(raw: bytes, index: int, stderr: TextIO) -> Any:
         problem = "blank line"
     else:
         try:
-            return _DECODER.decode(raw)
+            return decode_json(raw, _DECODER)
         except (msgspec.DecodeError, ValueError) as error:
             problem = str(error)
     stderr.write(f"asyncbento batch: line {index + 1}: malformed input: {problem}\n")
@@ -573,7 +581,7 @@ _ANSWERED = msgspec.json.Decoder(_Answered)
 def answered_index(line: bytes) -> int | None:
     """The index of a successful output line, or None (an error, or a line cut short)."""
     try:
-        record = _ANSWERED.decode(line)
+        record: _Answered = decode_json(line, _ANSWERED)
     except (msgspec.DecodeError, ValueError):
         return None
     if record.output is msgspec.UNSET or record.error is not msgspec.UNSET:
@@ -584,26 +592,41 @@ def answered_index(line: bytes) -> int | None:
 def prepare_output(target: pathlib.Path, resume: bool, inputs: int) -> set[int]:
     """Start the output file afresh, keeping (with ``resume``) one success per input.
 
-    The kept lines are streamed into a new file that then atomically replaces the old one, so
-    an interruption here loses nothing. Returns the indexes kept.
+    Without ``resume`` the file is emptied in place. With it, the kept lines are streamed into
+    a new file that then atomically replaces the old one, so an interruption here loses nothing;
+    the new file takes the old one's permissions, and a symbolic link is followed (the link
+    stays, its target is replaced). Returns the indexes kept.
     """
-    done: set[int] = set()
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with open(temporary, "wb") as new:
-            if resume and target.exists():
-                with open(target, "rb") as old:
-                    for line in old:
-                        index = answered_index(line)
-                        # Lines for indexes the input does not have are stale: drop them.
-                        if index is not None and 0 <= index < inputs and index not in done:
-                            done.add(index)
-                            new.write(line if line.endswith(b"\n") else line + b"\n")
-        os.replace(temporary, target)
+        if not (resume and target.exists()):
+            with open(target, "wb"):  # same file: its links, owner and permissions stay
+                return set()
+        real = target.resolve()
     except OSError as error:
+        raise UsageError(f"cannot write {target}: {error}") from error
+    temporary = real.with_name(f".{real.name}.{os.getpid()}.tmp")
+    try:
+        done = _keep_answered(real, temporary, inputs)
+        shutil.copymode(real, temporary)
+        os.replace(temporary, real)
+    except BaseException as error:  # nothing half-done is left behind, whatever happened
         with contextlib.suppress(OSError):
             temporary.unlink()
-        raise UsageError(f"cannot write {target}: {error}") from error
+        if isinstance(error, OSError):
+            raise UsageError(f"cannot write {target}: {error}") from error
+        raise
+    return done
+
+
+def _keep_answered(old_path: pathlib.Path, new_path: pathlib.Path, inputs: int) -> set[int]:
+    done: set[int] = set()
+    with open(new_path, "wb") as new, open(old_path, "rb") as old:
+        for line in old:
+            index = answered_index(line)
+            # Lines for indexes the input does not have are stale: drop them.
+            if index is not None and 0 <= index < inputs and index not in done:
+                done.add(index)
+                new.write(line if line.endswith(b"\n") else line + b"\n")
     return done
 
 
@@ -625,34 +648,60 @@ def prepare_batch(args: argparse.Namespace) -> tuple[int, set[int]]:
 
 
 class _Writer:
-    """Appends output lines; each write takes every line that finished during the last one."""
+    """Appends output lines to a file; each write takes every line that finished during the
+    last one.
 
-    def __init__(self, handle: Any) -> None:
-        self._handle = handle
+    A write that fails (a full disk, a file size limit) stops the writer: ``failure`` holds the
+    error, ``on_failure`` is called (the batch stops, as on Ctrl-C), later lines are dropped.
+    """
+
+    def __init__(self, path: pathlib.Path, on_failure: Callable[[], object]) -> None:
+        self._path = path
         self._lines: list[bytes] = []
         self._wake = asyncio.Event()
         self._closing = False
+        self._on_failure = on_failure
+        self.failure: OSError | None = None
+
+    async def __aenter__(self) -> _Writer:
+        self._handle = await aiofiles.open(self._path, "ab")
         self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     def add(self, line: bytes) -> None:
-        self._lines.append(line)
-        self._wake.set()
+        if self.failure is None:
+            self._lines.append(line)
+            self._wake.set()
 
     async def _run(self) -> None:
-        while self._lines or not self._closing:
-            if not self._lines:
-                await self._wake.wait()
-                self._wake.clear()
-                continue
-            lines, self._lines = self._lines, []
-            await self._handle.write(b"".join(lines))
-            await self._handle.flush()  # a crash or a Ctrl-C loses nothing written here
+        try:
+            while self._lines or not self._closing:
+                if not self._lines:
+                    await self._wake.wait()
+                    self._wake.clear()
+                    continue
+                lines, self._lines = self._lines, []
+                await self._handle.write(b"".join(lines))
+                await self._handle.flush()  # a crash or a Ctrl-C loses nothing written here
+        except OSError as error:
+            self.failure = error
+            self._lines.clear()
+            self._on_failure()
 
     async def close(self) -> None:
-        """Write what is left and stop."""
+        """Write what is left and close the file (safe to call twice)."""
+        if self._closing:
+            return
         self._closing = True
         self._wake.set()
         await self._task
+        try:
+            await self._handle.close()
+        except OSError as error:  # what a failed write left in the buffer cannot go either
+            self.failure = self.failure or error
 
 
 class _Meter:
@@ -750,11 +799,13 @@ async def batch(args: argparse.Namespace, inputs: int, done: set[int], stderr: T
     meter = _Meter(stderr, todo, window) if show and not use_tqdm else None
     counts = {"ok": 0, "failed": 0}
     started = time.monotonic()
+    this_task = asyncio.current_task()
+    assert this_task is not None
+    writer: _Writer | None = None
     try:
         async with make_client(args) as client:
             call = _batch_call(client, args, window)
-            async with aiofiles.open(pathlib.Path(args.output), "ab") as handle:
-                writer = _Writer(handle)
+            async with _Writer(pathlib.Path(args.output), this_task.cancel) as writer:
                 recorder = _Recorder(call, writer, stderr)
                 results = run_batch(
                     recorder,
@@ -773,14 +824,21 @@ async def batch(args: argparse.Namespace, inputs: int, done: set[int], stderr: T
                             meter.show(recorder.ok + recorder.failed, recorder.failed)
                 finally:
                     await results.aclose()  # cancels the calls in flight
-                    await writer.close()
                     counts = {"ok": recorder.ok, "failed": recorder.failed}
+                    await writer.close()
                     if meter is not None:
                         meter.show(recorder.ok + recorder.failed, recorder.failed, final=True)
     except asyncio.CancelledError:
-        _summary(stderr, inputs, len(done), counts, time.monotonic() - started, window, True)
-        raise
-    _summary(stderr, inputs, len(done), counts, time.monotonic() - started, window, False)
+        if writer is None or writer.failure is None:  # Ctrl-C or SIGTERM
+            _summary(stderr, inputs, len(done), counts, time.monotonic() - started, window, True)
+            raise
+        getattr(this_task, "uncancel", lambda: None)()  # the write failure's own cancel
+    elapsed = time.monotonic() - started
+    failure = None if writer is None else writer.failure
+    _summary(stderr, inputs, len(done), counts, elapsed, window, failure is not None)
+    if failure is not None:  # stopped like Ctrl-C: what finished is recorded, --resume ends it
+        stderr.write(f"asyncbento batch: stopped: cannot write {args.output}: {failure}\n")
+        return EXIT_FAILED
     return EXIT_OK if counts["failed"] == 0 else EXIT_FAILED
 
 
