@@ -21,6 +21,7 @@ from ._codec import encode_json, error_from_answer
 from ._config import NOT_GIVEN, TimeoutLike, _NotGiven
 from ._response import Response
 from ._retry import call_with_retry
+from ._validate import check_headers
 from .exceptions import ArgumentError, ArgumentValueError, BentoMLException
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ async def send_request(
     method = method.upper()
     address = target_url(transport.base_url, url)
     body, content_type = request_body(json, content, data)
-    all_headers = {**(options.headers or {}), **(headers or {})}  # a view's, then the call's
+    all_headers = {**(options.headers or {}), **check_headers(headers)}  # a view's, then the call's
     if content_type is not None and not any(k.lower() == "content-type" for k in all_headers):
         all_headers["Content-Type"] = content_type
     limits = options if isinstance(timeout, _NotGiven) else options.make(timeout, options.retry)

@@ -120,3 +120,12 @@ async def test_gzip_file_objects_are_sent_decompressed(client: Any, tmp_path: pa
         packed.write(b"hello " * 1000)
     with gzip.open(path, "rb") as handle:  # its mode is a number, not "rb"
         assert (await client.file_size(handle))["size"] == 6000
+
+
+async def test_request_headers_are_checked_before_sending(client: Any) -> None:
+    with pytest.raises(exc.ArgumentValueError, match="header name"):
+        await client.request("GET", "/readyz", headers={"X Bad": "1"})
+    with pytest.raises(exc.ArgumentValueError, match="line break") as failure:
+        await client.request("GET", "/readyz", headers={"X-Ok": SECRET + "\r\nX-Injected: 1"})
+    assert SECRET not in str(failure.value)
+    assert (await client.request("GET", "/readyz", headers={"X-Ok": "1"})).status_code == 200
