@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
+    AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
@@ -547,18 +548,25 @@ async def collect(
     adaptive: bool | Adaptive = True,
 ) -> list[Any]:
     """Every result in input order (what ``map`` returns)."""
+    return await in_order(
+        run_batch(
+            call,
+            inputs,
+            concurrency=concurrency,
+            adaptive=adaptive,
+            return_exceptions=return_exceptions,
+            progress=progress,
+            description=description,
+        )
+    )
+
+
+async def in_order(pairs: AsyncIterator[tuple[int, Any]]) -> list[Any]:
+    """The values of ``(index, value)`` pairs, placed by index (results in input order)."""
     # Results arrive in completion order (no head-of-line blocking); each is placed at its
     # index in a list that grows as needed, so nothing but the list itself is kept.
     results: list[Any] = []
-    async for index, value in run_batch(
-        call,
-        inputs,
-        concurrency=concurrency,
-        adaptive=adaptive,
-        return_exceptions=return_exceptions,
-        progress=progress,
-        description=description,
-    ):
+    async for index, value in pairs:
         if index >= len(results):
             results.extend([None] * (index + 1 - len(results)))
         results[index] = value

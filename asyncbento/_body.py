@@ -79,9 +79,6 @@ def _header_safe(filename: str) -> str:
     return "".join(" " if ch in "\r\n\0" else ch for ch in filename)
 
 
-EMPTY_BODY: Final = Body(headers=None, data=b"")
-
-
 async def build_body(endpoint: Endpoint, bound: Any) -> Body:
     """Encode bound arguments (from :meth:`Endpoint.bind`) as the endpoint expects them.
 

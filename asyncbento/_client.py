@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import aiohttp
 from yarl import URL
 
-from ._batch import Inputs, collect, run_batch
+from ._batch import Inputs, in_order, run_batch
 from ._body import Body, build_body
 from ._codec import Reader, error_from_answer, read_json
 from ._config import (
@@ -370,21 +370,12 @@ class AsyncHTTPClient:
         Returns:
             One result (or exception) per input, in input order.
         """
-        from ._overload import endpoint_batch  # only batches need it
-
-        await self._setup()
-        call, name = endpoint_batch(self, endpoint, adaptive)
-        return await collect(
-            call,
-            inputs,
-            concurrency=concurrency,
-            adaptive=adaptive,
-            return_exceptions=return_exceptions,
-            progress=progress,
-            description=name,
+        pairs = self._pairs(
+            endpoint, inputs, concurrency, False, return_exceptions, progress, adaptive
         )
+        return await in_order(pairs)
 
-    async def imap(
+    def imap(
         self,
         endpoint: str | AsyncEndpointMethod,
         inputs: Inputs,
@@ -407,10 +398,61 @@ class AsyncHTTPClient:
         Returns:
             An async iterator of ``(index, result)``; ``index`` is the input's position.
         """
-        from ._overload import endpoint_batch
+        return self._pairs(
+            endpoint, inputs, concurrency, ordered, return_exceptions, progress, adaptive
+        )
+
+    async def map_tasks(
+        self,
+        endpoint: str | AsyncEndpointMethod,
+        inputs: Inputs,
+        *,
+        concurrency: int = 64,
+        timeout: float | None = None,
+        return_exceptions: bool = False,
+        progress: bool = False,
+        adaptive: bool | Adaptive = True,
+    ) -> list[Any]:
+        """Submit every input to a task endpoint and collect the results in input order.
+
+        Args:
+            endpoint: A task endpoint's name or method.
+            inputs: An iterable or async iterable of keyword dicts.
+            concurrency: The most tasks submitted and polled at once.
+            timeout: Seconds to wait for each task (None: no limit).
+            return_exceptions: Put a failed task's exception in its place and go on.
+            progress: Show a tqdm progress bar.
+            adaptive: As for :meth:`map`; only a refused submission is sent again (never a
+                task the service has accepted).
+
+        Returns:
+            One output (or exception) per input, in input order.
+        """
+        return await in_order(
+            self._pairs(
+                endpoint, inputs, concurrency, False, return_exceptions, progress, adaptive, timeout
+            )
+        )
+
+    async def _pairs(
+        self,
+        endpoint: str | AsyncEndpointMethod,
+        inputs: Inputs,
+        concurrency: int,
+        ordered: bool,
+        return_exceptions: bool,
+        progress: bool,
+        adaptive: bool | Adaptive,
+        task_timeout: float | None | _NotGiven = NOT_GIVEN,
+    ) -> AsyncGenerator[tuple[int, Any], None]:
+        """The batch behind map / imap / map_tasks (tasks when ``task_timeout`` is given)."""
+        from ._overload import endpoint_batch, task_batch  # only batches need them
 
         await self._setup()
-        call, name = endpoint_batch(self, endpoint, adaptive)
+        if isinstance(task_timeout, _NotGiven):
+            call, name = endpoint_batch(self, endpoint, adaptive)
+        else:
+            call, name = task_batch(self, endpoint, adaptive, task_timeout)
         batch = run_batch(
             call,
             inputs,
@@ -424,46 +466,6 @@ class AsyncHTTPClient:
         async with aclosing(batch) as pairs:
             async for pair in pairs:
                 yield pair
-
-    async def map_tasks(
-        self,
-        endpoint: str | AsyncEndpointMethod,
-        inputs: Inputs,
-        *,
-        concurrency: int = 64,
-        return_exceptions: bool = False,
-        progress: bool = False,
-        timeout: float | None = None,
-        adaptive: bool | Adaptive = True,
-    ) -> list[Any]:
-        """Submit every input to a task endpoint and collect the results in input order.
-
-        Args:
-            endpoint: A task endpoint's name or method.
-            inputs: An iterable or async iterable of keyword dicts.
-            concurrency: The most tasks submitted and polled at once.
-            return_exceptions: Put a failed task's exception in its place and go on.
-            progress: Show a tqdm progress bar.
-            timeout: Seconds to wait for each task (None: no limit).
-            adaptive: As for :meth:`map`; only a refused submission is sent again (never a
-                task the service has accepted).
-
-        Returns:
-            One output (or exception) per input, in input order.
-        """
-        from ._overload import task_batch
-
-        await self._setup()
-        call, name = task_batch(self, endpoint, adaptive, timeout)
-        return await collect(
-            call,
-            inputs,
-            concurrency=concurrency,
-            adaptive=adaptive,
-            return_exceptions=return_exceptions,
-            progress=progress,
-            description=name,
-        )
 
     # ----------------------------------------------------------------- readiness
 

@@ -75,15 +75,15 @@ POLL_MAX = 1.0
 class TaskClient(Protocol):
     """What the task operations need of a client (``AsyncHTTPClient`` provides it)."""
 
-    async def _exchange(
+    async def _exchange(  # the client's request path: send, check the status, read with handle
         self,
         verb: str,
         url: URL,
         handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
         *,
-        body: Body | None = None,
-        params: Mapping[str, str] | None = None,
         resend_safe: bool = True,
+        params: Mapping[str, str] | None = None,
+        body: Body | None = None,
     ) -> T: ...
 
     def _output_reader(self, endpoint: Endpoint) -> Reader: ...
