@@ -473,3 +473,23 @@ async def test_async_trace_context_matches_bentoml(example_url: str) -> None:
     trace_id = f"{span.get_span_context().trace_id:032x}"
     assert _sent_trace(their_answer)[1] == _sent_trace(our_answer)[1] == trace_id
     assert _sent_trace(their_answer)[0] == _sent_trace(our_answer)[0]
+
+
+async def test_an_unknown_endpoint_name_matches_bentoml(
+    their_sync: Any, our_sync: Any, example_url: str
+) -> None:
+    # BentoML raises its NotFound (404) from call(); ours is EndpointNotFound, a NotFound with
+    # the same status (and also an AttributeError). Both raise AttributeError for client.<name>.
+    assert sync_outcome(their_sync, "call", ("nope",), {}) == ("error", "NotFound", 404)
+    assert sync_outcome(our_sync, "call", ("nope",), {}) == ("error", "EndpointNotFound", 404)
+    for client in (their_sync, our_sync):
+        with pytest.raises(AttributeError):
+            client.nope  # noqa: B018
+    async with (
+        BentoAsyncClient(example_url) as theirs_client,
+        asyncbento.AsyncHTTPClient(example_url) as our_client,
+    ):
+        theirs = await async_outcome(theirs_client, "call", ("nope",), {})
+        ours = await async_outcome(our_client, "call", ("nope",), {})
+    assert (theirs, ours) == (("error", "NotFound", 404), ("error", "EndpointNotFound", 404))
+    _drop_downloads(theirs_client)
