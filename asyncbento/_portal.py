@@ -1,11 +1,13 @@
 """The portal: one daemon thread per process that runs one event loop, all the time.
 
 Every sync client's coroutines run on that loop. ``Portal.call(coro)`` hands a coroutine to the
-loop and blocks until it is done; ``Portal.iterate`` bridges an async generator one item at a
-time. The calling thread never runs the loop: the thread ``asyncbento-portal`` starts with the
-first call and runs the loop until interpreter exit. So between calls the loop keeps working:
-a stream left early is closed at once, idle connections expire on time, and a connection the
-server closes while the program does something else is seen closed before any reuse.
+loop and blocks until it is done; ``Portal.iterate`` bridges an async generator, stepping it
+when asked or (streams) a bounded way ahead, so that a burst of items costs one thread wake-up
+rather than one per item. The calling thread never runs the loop: the thread
+``asyncbento-portal`` starts with the first call and runs the loop until interpreter exit. So
+between calls the loop keeps working: a stream left early is closed at once, idle connections
+expire on time, and a connection the server closes while the program does something else is
+seen closed before any reuse.
 
 The coroutine starts in a copy of the caller's context (``call_soon_threadsafe`` copies it), so
 the caller's context variables are visible to it.
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -76,19 +80,24 @@ class Portal:
         return result
 
     def _submit(self, coro: Awaitable[Any]) -> _Job:
+        job = _Job(coro, self._loop_for_caller(coro))
+        job.loop.call_soon_threadsafe(job.start)  # runs in a copy of the caller's context
+        return job
+
+    def _loop_for_caller(self, work: object) -> asyncio.AbstractEventLoop:
+        """The running loop, for work handed over from another thread (else ``work`` is
+        discarded and the call refused)."""
         loop = self._loop or self._start()
         if threading.get_ident() == self._thread_id:
-            _discard(coro)
+            _discard(work)
             raise RuntimeError(
                 "a sync asyncbento call was made from inside the client's own event loop, "
                 "where it would deadlock; use AsyncHTTPClient in async code"
             )
         if self._stopped:
-            _discard(coro)
+            _discard(work)
             raise RuntimeError("asyncbento's event loop has stopped: the interpreter is exiting")
-        job = _Job(coro, loop)
-        loop.call_soon_threadsafe(job.start)  # runs in a copy of the caller's context
-        return job
+        return loop
 
     def _wait(self, job: _Job) -> Any:
         try:
@@ -103,36 +112,37 @@ class Portal:
             raise error
         return job.result
 
-    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
-        """Bridge an async generator into a plain generator, one item at a time.
+    def iterate(self, agen: AsyncIterator[T], read_ahead: int = 0) -> Iterator[T]:
+        """Bridge an async generator into a plain generator.
 
-        Leaving the ``for`` loop early (or dropping the generator) closes the async generator,
-        releasing its connection before ``close()`` returns.
+        The generator runs on the loop. With ``read_ahead=0`` it takes each step only when the
+        consumer asks for the next item; with ``read_ahead=N`` it runs on by itself up to ``N``
+        items ahead, so that items that come together (the chunks of one network read) cross
+        the thread together instead of one wake-up each. Leaving the ``for`` loop early (or
+        dropping the generator) closes the async generator, releasing its connection before
+        ``close()`` returns.
         """
-        job: _Job | None = None
+        feed = _Feed(agen, self._loop_for_caller(agen), read_ahead)
+        feed.loop.call_soon_threadsafe(feed.start)  # runs in a copy of the caller's context
+        waiting = False
         try:
             while True:
-                job = self._submit(_anext(agen))
-                try:
-                    item = self._wait(job)
-                except StopAsyncIteration:
-                    return
+                waiting = True
+                item = feed.take()  # interruptible by Ctrl-C in the main thread
+                waiting = False
+                if item is _END:
+                    break
                 yield item
         finally:
-            self._close_generator(agen, job)
-
-    def _close_generator(self, agen: AsyncIterator[Any], last: _Job | None) -> None:
-        aclose = getattr(agen, "aclose", None)
-        if aclose is None or self._stopped or self._loop is None:
-            return
-        if last is not None and not last.finished:
-            # Interrupted mid-item: close once that step has finished cancelling, without
-            # making the interrupted caller wait.
-            self.spawn(_close_after(last, aclose))
-        elif threading.get_ident() == self._thread_id:
-            self.spawn(aclose())  # dropped and collected on the loop's own thread
-        else:
-            self.call(aclose())
+            if feed.ended:
+                pass  # the generator has finished: nothing is left to close
+            elif waiting or threading.get_ident() == self._thread_id or self._stopped:
+                self.spawn(feed.stop())  # interrupted, or collected on the loop: no waiting
+            else:
+                self.call(feed.stop())
+        if feed.error is not None and self._stopped:
+            _park_daemon_thread()
+        feed.raise_error()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Start ``coro`` on the loop without waiting for it (finalisers, interrupted streams)."""
@@ -184,18 +194,6 @@ async def _close_down(before: list[Callable[[], Coroutine[Any, Any, None]]]) -> 
     await loop.shutdown_asyncgens()
 
 
-async def _close_after(job: _Job, aclose: Callable[[], Awaitable[Any]]) -> None:
-    if job.task is not None:
-        await asyncio.wait([job.task])
-    await aclose()
-
-
-async def _anext(agen: AsyncIterator[T]) -> T:
-    # Called on the loop, so that the loop's async-generator hooks see the generator's first
-    # step (and ``shutdown_asyncgens`` can close it at exit).
-    return await agen.__anext__()
-
-
 def _new_event_loop() -> asyncio.AbstractEventLoop:
     """A new loop for the portal: uvloop's when asked for with ``ASYNCBENTO_LOOP=uvloop``."""
     if os.environ.get("ASYNCBENTO_LOOP", "").lower() == "uvloop":
@@ -221,8 +219,8 @@ def _park_daemon_thread() -> None:
         threading.Event().wait()  # ends with the process
 
 
-def _discard(awaitable: Awaitable[Any]) -> None:
-    close = getattr(awaitable, "close", None)
+def _discard(work: object) -> None:
+    close = getattr(work, "close", None)
     if close is not None:
         close()  # a coroutine never started: no "never awaited" warning
 
@@ -274,6 +272,123 @@ class _Job:
     def _cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
+
+
+_END: Any = object()  # what _Feed.take gives once the generator has ended
+
+
+class _Feed:
+    """An async generator stepped on the loop for a consumer in another thread.
+
+    Items go into a deque (safe between one appending and one popping thread). The loop steps
+    the generator while the consumer wants an item, or while fewer than ``read_ahead`` items
+    wait; otherwise it pauses on ``room``. The consumer blocks on ``wake`` only when the deque
+    is empty, and the loop releases it only then, so a burst of items costs one wake-up. Each
+    side sets its own flag (``wanted``, ``paused``) before it reads the other's, so neither
+    can sleep while the other waits for it.
+    """
+
+    __slots__ = (
+        "agen",
+        "ahead",
+        "ended",
+        "error",
+        "items",
+        "loop",
+        "paused",
+        "room",
+        "task",
+        "wake",
+        "wanted",
+    )
+
+    def __init__(
+        self, agen: AsyncIterator[Any], loop: asyncio.AbstractEventLoop, read_ahead: int
+    ) -> None:
+        self.agen = agen
+        self.loop = loop
+        self.ahead = read_ahead
+        self.items: collections.deque[Any] = collections.deque()
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.room = asyncio.Event()
+        self.paused = False
+        self.wanted = False
+        self.ended = False
+        self.error: BaseException | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = self.loop.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        items = self.items
+        try:
+            while True:
+                while not self._may_step():
+                    self.room.clear()
+                    self.paused = True
+                    if not self._may_step():
+                        await self.room.wait()
+                    self.paused = False
+                # Stepped here, on the loop, so that the loop's async-generator hooks see the
+                # generator (and ``shutdown_asyncgens`` can close it at exit).
+                items.append(await self.agen.__anext__())
+                self._wake()
+        except StopAsyncIteration:
+            pass
+        except BaseException as error:  # handed to the consumer, raised after the items
+            self.error = error
+        finally:
+            self.ended = True
+            self._wake()
+
+    def _may_step(self) -> bool:
+        # Read ahead, or fetch the one item a waiting consumer wants (and only that one).
+        return len(self.items) < self.ahead or (self.wanted and not self.items)
+
+    def _wake(self) -> None:
+        if self.wake.locked():
+            with contextlib.suppress(RuntimeError):  # released meanwhile: already awake
+                self.wake.release()
+
+    def _make_room(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.loop.call_soon_threadsafe(self.room.set)
+
+    def take(self) -> Any:
+        """The next item (blocking until there is one), or ``_END``."""
+        items = self.items
+        if not items:
+            self.wanted = True
+            try:
+                while not items and not self.ended:
+                    self._make_room()
+                    self.wake.acquire()  # released by the loop after an append, or at the end
+            finally:
+                self.wanted = False
+            if not items:
+                return _END
+        item = items.popleft()
+        if self.ahead and len(items) <= self.ahead // 2:
+            self._make_room()  # the loop paused with a full read-ahead: half of it is gone
+        return item
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    async def stop(self) -> None:
+        """Stop stepping and close the generator (its connection with it)."""
+        task = self.task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        aclose = getattr(self.agen, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 _portal_lock = threading.Lock()

@@ -4,7 +4,8 @@ Nothing here sends a request or decodes an answer. One generic wrapper, :func:`b
 turns an async method into a blocking one with the same parameters, defaults and docstring:
 it calls the async original and hands what comes back to the process-wide portal
 (``_portal.py``), whose own thread runs the loop. A coroutine is awaited there; an async
-iterator crosses the thread one item at a time; an async object that comes back (an
+iterator crosses the thread item by item (a stream read a bounded way ahead, so that a
+burst of chunks costs one wake-up); an async object that comes back (an
 ``AsyncTask``, a client view) is wrapped in its sync facade. Each sync class declares its
 methods as ``name = blocking(AsyncClass.name)``, so type checkers see the async method's
 parameters with the blocking result type (a ``ParamSpec``), and a test checks that every
@@ -36,12 +37,17 @@ T = TypeVar("T")
 _live: weakref.WeakSet[SyncHTTPClient] = weakref.WeakSet()
 
 
-def _blocking(value: Any, owner: Any = None) -> Any:
+# Items a stream's generator may run ahead of a sync consumer: chunks that arrive together
+# cross the thread together. Other iterators (imap) step only when asked, to stay lazy.
+_STREAM_READ_AHEAD = 64
+
+
+def _blocking(value: Any, owner: Any = None, read_ahead: int = 0) -> Any:
     """Run what an async method returned: await a coroutine, bridge an async iterator."""
     if inspect.iscoroutine(value):
         value = get_portal().call(value)
     elif hasattr(value, "__anext__"):
-        return get_portal().iterate(value)
+        return get_portal().iterate(value, read_ahead)
     elif inspect.isawaitable(value):
         value = get_portal().call(value)
     facade = _FACADES.get(type(value))
@@ -170,7 +176,7 @@ class SyncEndpointMethod:
         return repr(self._async)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _blocking(self._async(*args, **kwargs))
+        return _blocking(self._async(*args, **kwargs), read_ahead=_STREAM_READ_AHEAD)
 
     events = blocking(AsyncEndpointMethod.events)
     submit = blocking(AsyncEndpointMethod.submit)

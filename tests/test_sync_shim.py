@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -291,3 +292,70 @@ def test_streams_and_calls_from_several_threads_interleave(example_url: str) -> 
         assert "".join(chunks) == "".join(f"tok{i}\n" for i in range(20))
         assert sorted(sums) == sorted([i + 1 for i in range(50)] * 2)
         assert client.add(2, 2) == 4
+
+
+class _Steps:
+    """An async generator of ``n`` items that records how far it was stepped and if it closed."""
+
+    def __init__(self, n: int, fail_after: int | None = None) -> None:
+        self.n, self.fail_after = n, fail_after
+        self.stepped = 0
+        self.closed = threading.Event()
+
+    async def run(self) -> AsyncIterator[int]:
+        try:
+            for i in range(self.n):
+                if i == self.fail_after:
+                    raise ValueError(f"failed after {i} items")
+                self.stepped += 1
+                yield i
+        finally:
+            self.closed.set()
+
+
+def test_iterate_steps_only_when_asked_by_default() -> None:
+    steps = _Steps(100)
+    items = get_portal().iterate(steps.run())
+    assert [next(items) for _ in range(5)] == [0, 1, 2, 3, 4]
+    time.sleep(0.2)  # the loop has all the time it wants to run ahead: it must not
+    assert steps.stepped == 5
+    items.close()  # type: ignore[attr-defined]
+    assert steps.closed.is_set()  # closed before close() returned
+
+
+def test_iterate_with_read_ahead_runs_ahead_a_bounded_way() -> None:
+    steps = _Steps(1000)
+    items = get_portal().iterate(steps.run(), read_ahead=64)
+    assert next(items) == 0
+    time.sleep(0.2)
+    assert 33 <= steps.stepped <= 1 + 64  # ran ahead, and paused at the read-ahead
+    assert list(items) == list(range(1, 1000))  # in order, none lost or repeated
+    assert steps.closed.is_set()
+
+
+@pytest.mark.parametrize("read_ahead", [0, 64])
+def test_iterate_left_early_closes_the_generator(read_ahead: int) -> None:
+    steps = _Steps(1000)
+    for item in get_portal().iterate(steps.run(), read_ahead):
+        if item == 10:
+            break
+    assert steps.closed.is_set()
+    assert steps.stepped <= 11 + read_ahead
+
+
+@pytest.mark.parametrize("read_ahead", [0, 64])
+def test_iterate_raises_after_the_items_before_the_error(read_ahead: int) -> None:
+    steps = _Steps(100, fail_after=30)
+    received = []
+    with pytest.raises(ValueError, match="failed after 30 items"):
+        for item in get_portal().iterate(steps.run(), read_ahead):
+            received.append(item)
+    assert received == list(range(30))
+
+
+def test_a_stream_read_late_crosses_in_bursts(example_url: str) -> None:
+    with SyncHTTPClient(example_url) as client:
+        stream = client.stream_async(n=300)
+        assert next(stream) == "tok0\n"
+        time.sleep(0.3)  # the other 299 chunks arrive meanwhile
+        assert list(stream) == [f"tok{i}\n" for i in range(1, 300)]
