@@ -112,17 +112,24 @@ class Portal:
             raise error
         return job.result
 
-    def iterate(self, agen: AsyncIterator[T], read_ahead: int = 0) -> Iterator[T]:
+    def iterate(
+        self,
+        agen: AsyncIterator[T],
+        read_ahead: int = 0,
+        cut: Callable[[], BaseException | None] | None = None,
+    ) -> Iterator[T]:
         """Bridge an async generator into a plain generator.
 
         The generator runs on the loop. With ``read_ahead=0`` it takes each step only when the
         consumer asks for the next item; with ``read_ahead=N`` it runs on by itself up to ``N``
         items ahead, so that items that come together (the chunks of one network read) cross
-        the thread together instead of one wake-up each. Leaving the ``for`` loop early (or
-        dropping the generator) closes the async generator, releasing its connection before
-        ``close()`` returns.
+        the thread together instead of one wake-up each. ``cut`` is asked before each item read
+        ahead is handed out: an exception it returns is raised instead (the items read ahead
+        are dropped), as the generator would raise it at its next step (a closed client).
+        Leaving the ``for`` loop early (or dropping the generator) closes the async generator,
+        releasing its connection before ``close()`` returns.
         """
-        feed = _Feed(agen, self._loop_for_caller(agen), read_ahead)
+        feed = _Feed(agen, self._loop_for_caller(agen), read_ahead, cut)
         feed.loop.call_soon_threadsafe(feed.start)  # runs in a copy of the caller's context
         waiting = False
         try:
@@ -291,6 +298,7 @@ class _Feed:
     __slots__ = (
         "agen",
         "ahead",
+        "cut",
         "ended",
         "error",
         "items",
@@ -303,11 +311,16 @@ class _Feed:
     )
 
     def __init__(
-        self, agen: AsyncIterator[Any], loop: asyncio.AbstractEventLoop, read_ahead: int
+        self,
+        agen: AsyncIterator[Any],
+        loop: asyncio.AbstractEventLoop,
+        read_ahead: int,
+        cut: Callable[[], BaseException | None] | None,
     ) -> None:
         self.agen = agen
         self.loop = loop
         self.ahead = read_ahead
+        self.cut = cut
         self.items: collections.deque[Any] = collections.deque()
         self.wake = threading.Lock()
         self.wake.acquire()
@@ -360,6 +373,9 @@ class _Feed:
     def take(self) -> Any:
         """The next item (blocking until there is one), or ``_END``."""
         items = self.items
+        if items and self.cut is not None and (error := self.cut()) is not None:
+            items.clear()
+            raise error
         if not items:
             self.wanted = True
             try:

@@ -146,7 +146,7 @@ async def send_request(
     idempotent = method in IDEMPOTENT_METHODS
     policy = options.retry
     query = _query(params)
-    last: tuple[BentoMLException, Response] | None = None  # an answer raised to be retried
+    last: Response | None = None  # the last answer raised to be retried
 
     async def attempt() -> Response:
         nonlocal last
@@ -163,7 +163,7 @@ async def send_request(
             failure = error_from_answer(
                 answer.status_code, answer.reason_phrase, answer.content, answer.headers
             )
-            last = (failure, answer)  # raised only so that the retry policy sees it
+            last = answer  # raised only so that the retry policy sees it
             raise failure
         return answer
 
@@ -172,6 +172,8 @@ async def send_request(
             policy, attempt, resend_safe=idempotent, target=(method, address)
         )
     except BentoMLException as exc:
-        if last is not None and last[0] is exc:
-            return last[1]  # still failing after the retries: the answer is returned
+        # Still failing after the retries (the loop raises a copy of that answer's error): the
+        # answer is returned. Only an answer's error has a status; a transport error has none.
+        if last is not None and exc.status == last.status_code:
+            return last
         raise

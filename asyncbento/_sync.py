@@ -18,14 +18,24 @@ import inspect
 import re
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, overload
+from functools import partial
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Concatenate,
+    ParamSpec,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from ._client import AsyncHTTPClient
 from ._endpoints import AsyncEndpointMethod, bind_attributes, resolve
 from ._portal import get_portal, on_fork_in_child, on_shutdown
 from ._schema import Endpoint
 from ._tasks import AsyncTask
-from ._transport import Transport
+from ._transport import Transport, client_closed
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -42,16 +52,27 @@ _live: weakref.WeakSet[SyncHTTPClient] = weakref.WeakSet()
 _STREAM_READ_AHEAD = 64
 
 
-def _blocking(value: Any, owner: Any = None, read_ahead: int = 0) -> Any:
-    """Run what an async method returned: await a coroutine, bridge an async iterator."""
+def _blocking(value: Any, owner: Any = None, stream_of: AsyncHTTPClient | None = None) -> Any:
+    """Run what an async method returned: await a coroutine, bridge an async iterator.
+
+    ``stream_of``: the client whose stream ``value`` may be, read ahead until it is closed.
+    """
     if inspect.iscoroutine(value):
         value = get_portal().call(value)
     elif hasattr(value, "__anext__"):
-        return get_portal().iterate(value, read_ahead)
+        if stream_of is None:
+            return get_portal().iterate(value)
+        return get_portal().iterate(value, _STREAM_READ_AHEAD, partial(_if_closed, stream_of))
     elif inspect.isawaitable(value):
         value = get_portal().call(value)
     facade = _FACADES.get(type(value))
     return value if facade is None else facade(value, owner)
+
+
+def _if_closed(client: AsyncHTTPClient) -> BaseException | None:
+    # Items read ahead are not handed out once the client is closed, as the async stream's
+    # next item would not be.
+    return client_closed() if client.closed else None
 
 
 def _unwrap(value: Any) -> Any:
@@ -176,7 +197,8 @@ class SyncEndpointMethod:
         return repr(self._async)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _blocking(self._async(*args, **kwargs), read_ahead=_STREAM_READ_AHEAD)
+        client = cast(AsyncHTTPClient, self._async._client)
+        return _blocking(self._async(*args, **kwargs), stream_of=client)
 
     events = blocking(AsyncEndpointMethod.events)
     submit = blocking(AsyncEndpointMethod.submit)

@@ -209,7 +209,8 @@ async def read_body(
         raise translate_error(exc, answer_started=True) from exc
 
 
-def _closed() -> ClientClosed:
+def client_closed() -> ClientClosed:
+    """The error for work on (or cut short by) a closed client."""
     return ClientClosed("the client is closed")
 
 
@@ -350,7 +351,7 @@ class Transport:
         The caller owns the response and must call :meth:`finish` on it.
         """
         if self.closed:
-            raise _closed()
+            raise client_closed()
         loop = asyncio.get_running_loop()
         state = self._last
         if state is None or state.loop is not loop or state.pid != _PID[0]:
@@ -362,7 +363,7 @@ class Transport:
         await slots.acquire()
         try:
             if self.closed:  # closed while this call waited for a free connection
-                raise _closed()
+                raise client_closed()
             request = state.session.request(
                 method, url, data=data, headers=headers, params=params, timeout=timeout
             )
@@ -372,7 +373,7 @@ class Transport:
         except TRANSPORT_FAILURES as exc:
             slots.release()
             if self.closed:  # the connection went with the client
-                raise _closed() from exc
+                raise client_closed() from exc
             raise translate_error(exc, answer_started=False) from exc
         except BaseException:
             slots.release()
@@ -384,12 +385,12 @@ class Transport:
         if self.closed:
             if inspect.iscoroutine(reading):
                 reading.close()
-            raise _closed()
+            raise client_closed()
         try:
             return await reading
         except TransportError as exc:
             if self.closed:
-                raise _closed() from exc
+                raise client_closed() from exc
             raise
 
     def finish(self, response: aiohttp.ClientResponse) -> None:
