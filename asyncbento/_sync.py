@@ -75,11 +75,6 @@ def _if_closed(client: AsyncHTTPClient) -> BaseException | None:
     return client_closed() if client.closed else None
 
 
-def _unwrap(value: Any) -> Any:
-    """A sync endpoint method passed as an argument (``map(client.add, ...)``) → its async one."""
-    return value._async if isinstance(value, SyncEndpointMethod) else value
-
-
 _ASYNC_NAMES = re.compile(
     r"\b(AsyncIterator|AsyncGenerator|AsyncTask|AsyncHTTPClient|AsyncEndpointMethod)\b"
 )
@@ -136,10 +131,8 @@ def blocking(original: Callable[..., Any]) -> Callable[..., Any]:
     name = original.__name__
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if args:
-            args = tuple(map(_unwrap, args))
-        if kwargs:
-            kwargs = {key: _unwrap(value) for key, value in kwargs.items()}
+        # A sync endpoint method passed on (``map(client.add, ...)``) is unwrapped by the
+        # registry's resolve(), like any other way of naming an endpoint.
         return _blocking(getattr(self._async, name)(*args, **kwargs), self)
 
     method.__name__ = name
