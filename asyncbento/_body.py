@@ -8,6 +8,7 @@ its start and never a half-consumed stream.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
@@ -23,27 +24,18 @@ JSON_HEADERS: Final = {"Content-Type": "application/json"}
 TEXT_HEADERS: Final = {"Content-Type": "text/plain; charset=utf-8"}
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Body:
     """A request body: fixed bytes, or the parts of a multipart / streamed-file body.
 
-    A plain slotted class rather than a dataclass: one is made per call.
+    Slotted, and without a repr (its data may hold what the caller sent); one is made per call.
     """
 
-    __slots__ = ("data", "fields", "headers", "rewindable", "root_file")
-
-    def __init__(
-        self,
-        headers: Mapping[str, str] | None,
-        data: bytes | None = None,
-        fields: tuple[tuple[str, str | FileInput], ...] = (),
-        root_file: FileSource | None = None,
-        rewindable: bool = True,
-    ) -> None:
-        self.headers = headers
-        self.data = data
-        self.fields = fields
-        self.root_file = root_file
-        self.rewindable = rewindable
+    headers: Mapping[str, str] | None
+    data: bytes | None = None
+    fields: tuple[tuple[str, str | FileInput], ...] = ()
+    root_file: FileSource | None = None
+    rewindable: bool = True
 
     def payload(self) -> Any:
         """What aiohttp sends for one attempt (fresh file streams each time)."""

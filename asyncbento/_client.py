@@ -512,10 +512,10 @@ class AsyncHTTPClient:
         verb: str,
         url: URL,
         *,
-        body: Body | None = None,
-        params: Mapping[str, str] | None = None,
         stream: bool = False,
         resend_safe: bool = True,
+        body: Body | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
         """Send a request under the retry policy; return a 2xx response with headers read.
 

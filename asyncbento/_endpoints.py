@@ -195,14 +195,13 @@ class DeferredEndpoint:
     __slots__ = ("__name__", "_client")
 
     def __init__(self, client: EndpointClient, name: str) -> None:
-        self._client = client
-        self.__name__ = name
-
-    def __repr__(self) -> str:
-        return f"<endpoint {self.__name__} (the client is not set up yet)>"
+        self._client, self.__name__ = client, name
 
     def __call__(self, *args: Any, **kwargs: Any) -> DeferredCall:
         return DeferredCall(self._client, self.__name__, None, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<endpoint {self.__name__} (the client is not set up yet)>"
 
     def events(self, *args: Any, **kwargs: Any) -> DeferredCall:
         """Server-Sent Events of a stream endpoint (see ``AsyncEndpointMethod.events``)."""
