@@ -4,7 +4,7 @@ incremental UTF-8, and the SSE parser.
 BentoML writes each yielded value as one HTTP chunk with no framing (PROTOCOL.md §5), and its
 own clients yield one item per chunk, so code that parses each item (one JSON object per
 ``yield``, token counting) depends on those boundaries. aiohttp's reader records them
-(``StreamReader.readchunk`` says where a chunk ends), so :func:`read_item` keeps them however
+(``StreamReader.readchunk`` says where a chunk ends), so :func:`stream_items` keeps them however
 the network groups the bytes: chunks that arrive in one read are still separate items, and a
 chunk split across reads is joined back. A body without chunked framing (``Content-Length``,
 or read until the connection closes) has no boundaries to keep: it yields what arrives.
@@ -18,11 +18,12 @@ from __future__ import annotations
 import codecs
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
 
-from ._transport import TRANSPORT_FAILURES, Transport, translate_error
+from ._transport import TRANSPORT_FAILURES, Transport, client_closed, translate_error
 from .exceptions import ResponseDecodeError
 
 
@@ -42,33 +43,20 @@ def is_chunked(response: aiohttp.ClientResponse) -> bool:
     return "chunked" in response.headers.get("Transfer-Encoding", "").lower()
 
 
-async def read_item(response: aiohttp.ClientResponse, chunked: bool) -> bytes:
-    """The next stream item: one whole HTTP chunk (``b""`` at the end of the body).
+async def _unframed(content: aiohttp.StreamReader) -> tuple[bytes, bool]:
+    # Without chunked framing, what has arrived is an item: (bytes, True), (b"", False) at the end.
+    data = await content.readany()
+    return data, bool(data)
 
-    Without chunked framing, the bytes that have arrived (see :func:`read_chunk`). A dropped
-    connection raises ``ConnectionLost``.
-    """
-    if not chunked:
-        return await read_chunk(response)
-    content = response.content
-    pieces: list[bytes] = []
-    try:
-        while True:
-            data, chunk_ends = await content.readchunk()
-            if chunk_ends:
-                if data and not pieces:
-                    return data  # the usual case: a whole chunk at once
-                if data:
-                    pieces.append(data)
-                if pieces:
-                    return b"".join(pieces)
-                # A chunk end with no bytes left over: nothing to yield, read on.
-            elif data:
-                pieces.append(data)  # part of a chunk; the rest is still on its way
-            else:
-                return b"".join(pieces)  # the end of the body
-    except TRANSPORT_FAILURES as exc:
-        raise translate_error(exc, answer_started=True) from exc
+
+async def _rest_of_chunk(content: aiohttp.StreamReader, start: bytes) -> bytes:
+    """A chunk whose start has been read but not its end (it was cut across network reads)."""
+    pieces = [start]
+    while True:
+        data, chunk_ends = await content.readchunk()
+        pieces.append(data)
+        if chunk_ends or not data:
+            return b"".join(pieces)
 
 
 async def stream_items(
@@ -79,15 +67,31 @@ async def stream_items(
 ) -> AsyncGenerator[Any, None]:
     """One item per HTTP chunk of the answer ``opening()`` gives: ``str`` if ``text``, else bytes.
 
-    Nothing is sent until the first item is asked for; ``transport.finish`` releases the
-    response when the stream ends, fails or is closed early. Once the client is closed, the
-    next item raises ``ClientClosed``.
+    Chunks that arrive in one network read are separate items; a chunk cut across reads is
+    joined back (``readchunk`` says where each chunk ends). Nothing is sent until the first
+    item is asked for; ``transport.finish`` releases the response when the stream ends, fails
+    or is closed early. Once the client is closed, the next item raises ``ClientClosed``.
     """
     response = await opening()
     decoder = TextDecoder() if text else None
-    chunked = is_chunked(response)
+    content = response.content
+    read = content.readchunk if is_chunked(response) else partial(_unframed, content)
     try:
-        while chunk := await transport.guard(read_item(response, chunked)):
+        while True:
+            if transport.closed:
+                raise client_closed()
+            try:  # the chunk reader inline: one coroutine less per item on this hot path
+                chunk, chunk_ends = await read()
+                if not chunk_ends and chunk:
+                    chunk = await _rest_of_chunk(content, chunk)
+            except TRANSPORT_FAILURES as exc:
+                if transport.closed:  # the connection went with the client
+                    raise client_closed() from exc
+                raise translate_error(exc, answer_started=True) from exc
+            if not chunk:
+                if chunk_ends:
+                    continue  # a chunk end with no bytes left over: nothing to yield
+                break  # the end of the body
             if decoder is None:
                 yield chunk
             elif piece := decoder.feed(chunk):
