@@ -1469,6 +1469,20 @@ def notes(results: dict[str, Any]) -> list[str]:
                 else ""
             )
         )
+    burst = results["stream"].get("burst", {})
+    if {"raw", "asyncbento", "bentoml"} <= set(burst):
+        cpu_item = {k: _get(burst, k, "cpu_us_per_chunk") for k in burst}
+        wall_item = {k: 1e6 / _get(burst, k, "items_per_s") for k in burst}
+        out.append(
+            "- Stream sent at once, one item per chunk for every client: client CPU per item "
+            f"is {cpu_item['asyncbento']:.2f} µs for asyncbento (async), "
+            f"{cpu_item['raw']:.2f} for the raw loop and {cpu_item['bentoml']:.2f} for BentoML's "
+            f"AsyncHTTPClient ({cpu_item['bentoml'] / cpu_item['asyncbento']:.1f}x asyncbento's),"
+            f" while the wall time per item is {wall_item['asyncbento']:.1f}, "
+            f"{wall_item['raw']:.1f} and {wall_item['bentoml']:.1f} µs: the rest of the wall "
+            "time is waiting (for the stand-in server's CPU, and for the client's own CPU on a "
+            "loaded machine), which items/s includes and CPU per item does not."
+        )
     paced = results["stream"].get("paced", {})
     if {"raw", "asyncbento-sync", "bentoml-sync"} <= set(paced):
         out.append(
@@ -1480,7 +1494,8 @@ def notes(results: dict[str, Any]) -> list[str]:
             f"{_get(paced, 'bentoml-sync', 'cpu_us_per_chunk'):.0f} (sync): when chunks come one "
             "at a time, an event-loop wake-up per chunk is the main cost, and a blocking read "
             "in a thread (BentoML's sync client) is cheaper; asyncbento's sync client adds a "
-            "turn through the portal per item."
+            "thread wake-up per item (when chunks come together, its stream is read ahead on "
+            "the loop and crosses the thread a burst at a time)."
         )
     out.append(
         f"- Garbage collection: at concurrency 512 the cyclic GC takes {gc_us['raw@512']:.0f} µs "
