@@ -16,7 +16,8 @@ that the ideal run (inputs x latency / K) takes ``--seconds``.
 
     python benchmarks/bench_adaptive.py --bentoml 400
 
-runs the batch guide's table instead: the real ``examples/capped_service.py`` under ``bentoml
+runs the batch guide's table instead (and ``--uncapped N`` compares the adaptive window with a
+fixed one against the fast uncapped stand-in, runs alternated): the real ``examples/capped_service.py`` under ``bentoml
 serve`` (4 at once, 50 ms a call), fixed and adaptive windows at concurrency 8, 64 and 256.
 """
 
@@ -27,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -111,7 +113,8 @@ def sweep(capacity: int, seconds: float) -> list[tuple[str, dict[str, Any]]]:
 
 def real_bentoml(count: int) -> int:
     """The guide's table: ``examples/capped_service.py`` (a real ``bentoml serve``, 4 at once,
-    50 ms a call), ``count`` inputs at concurrency 8, 64 and 256, fixed and adaptive."""
+    50 ms a call), ``count`` inputs at concurrency 8, 64 and 256, fixed and adaptive, and a fixed
+    window of exactly 4 (the best a client can do, knowing the cap)."""
     from asyncbento.testing import BentoServer
 
     ideal = 4 / 0.05
@@ -120,8 +123,8 @@ def real_bentoml(count: int) -> int:
     print("| ---: | --- | ---: | ---: | ---: | ---: |")
     examples = os.path.join(ROOT, "examples")
     with BentoServer("capped_service:CappedService", working_dir=examples) as server:
-        for concurrency in (8, 64, 256):
-            for adaptive in (False, True):
+        for concurrency in (4, 8, 64, 256):
+            for adaptive in (False, True) if concurrency > 4 else (False,):
                 r = asyncio.run(one_run(server.url, count, concurrency, adaptive, stats=False))
                 print(
                     f"| {concurrency} | {'adaptive' if adaptive else 'fixed'} | "
@@ -132,6 +135,37 @@ def real_bentoml(count: int) -> int:
     return 0
 
 
+def uncapped(count: int, rounds: int) -> int:
+    """Adaptive vs fixed window against the fast uncapped stand-in, runs alternated (so that a
+    busy machine slows both alike); reports the median ratio of their throughputs."""
+    from bench_map import asyncbento_map, asyncbento_map_fixed
+    from run_all import standin
+
+    ratios, cpu_ratios = [], []
+    with standin(pin_self=True) as url:
+        asyncio.run(asyncbento_map(url, 2000, 64))  # warm up both sides
+        for _ in range(rounds):
+            rates, cpu = [], []
+            for case in (asyncbento_map, asyncbento_map_fixed):
+                started, cpu_started = time.perf_counter(), time.process_time()
+                assert asyncio.run(case(url, count, 64)) == count
+                rates.append(count / (time.perf_counter() - started))
+                cpu.append((time.process_time() - cpu_started) / count * 1e6)
+            ratios.append(rates[0] / rates[1])
+            cpu_ratios.append(cpu[0] / cpu[1])
+            print(
+                f"  adaptive {rates[0]:8.0f}/s {cpu[0]:6.1f} us CPU/call   "
+                f"fixed {rates[1]:8.0f}/s {cpu[1]:6.1f} us CPU/call",
+                flush=True,
+            )
+    median, cpu_median = statistics.median(ratios), statistics.median(cpu_ratios)
+    print(
+        f"uncapped stand-in, concurrency 64, median of {rounds}: adaptive / fixed throughput "
+        f"{median:.3f}, client CPU per call {cpu_median:.3f}"
+    )
+    return 0 if median >= 0.95 else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -139,9 +173,14 @@ def main() -> int:
     parser.add_argument(
         "--bentoml", type=int, metavar="N", help="instead: N inputs against the real capped service"
     )
+    parser.add_argument(
+        "--uncapped", type=int, metavar="N", help="instead: adaptive vs fixed, N inputs, uncapped"
+    )
     args = parser.parse_args()
     if args.bentoml:
         return real_bentoml(args.bentoml)
+    if args.uncapped:
+        return uncapped(args.uncapped, rounds=5)
     from run_all import TWO_CPUS
 
     if TWO_CPUS:

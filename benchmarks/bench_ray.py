@@ -1,9 +1,11 @@
 """Ray Data: async actors (one engine across batches) vs the former per-batch calls.
 
-    python benchmarks/bench_ray.py [--rows 2000] [--batch-size 100] [--slow 0.5]
+    python benchmarks/bench_ray.py [--rows 800] [--batch-size 20] [--slow 2]
 
 A local Ray (2 CPUs, 2 actors) sends every row to the example service's ``slow`` endpoint, which
 sleeps as long as the row says: 10 ms, except one row per batch that takes ``--slow`` seconds.
+The dataset is two large blocks (as from two big input files), so each actor is given many
+batches per Ray task.
 ``BentoMLBatchCaller`` (an async callable class: each actor keeps calls in flight across the
 batches Ray Data hands it) is compared with a sync callable class that calls ``client.map`` for
 one batch at a time, as ``BentoMLBatchCaller`` did before: each batch then waits for its slowest
@@ -43,7 +45,9 @@ class PerBatchCaller:
 
 def run(ray: Any, caller: Any, kwargs: dict[str, Any], rows: int, size: int, slow: float) -> float:
     delays = [slow if i % size == 0 else 0.01 for i in range(rows)]
-    dataset = ray.data.from_items([{"delay": d} for d in delays]).materialize()
+    # Two large blocks, as from two big input files: each actor gets many batches per task,
+    # which is where Ray Data runs an async callable class's batches concurrently.
+    dataset = ray.data.from_items([{"delay": d} for d in delays]).repartition(2).materialize()
     started = time.perf_counter()
     out = dataset.map_batches(
         caller,
@@ -61,9 +65,9 @@ def run(ray: Any, caller: Any, kwargs: dict[str, Any], rows: int, size: int, slo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--slow", type=float, default=0.5)
+    parser.add_argument("--rows", type=int, default=800)
+    parser.add_argument("--batch-size", type=int, default=20)
+    parser.add_argument("--slow", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=32, help="calls in flight per actor")
     args = parser.parse_args()
 

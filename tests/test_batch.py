@@ -15,7 +15,7 @@ import pytest
 
 from asyncbento import AsyncHTTPClient, SyncHTTPClient
 from asyncbento import exceptions as exc
-from asyncbento._batch import Overload, collect, make_window, run_batch
+from asyncbento._batch import Overload, _in_order, _Source, collect, make_window, run_batch
 from asyncbento._limiter import Adaptive
 
 # ----------------------------------------------------------------------------- the engine
@@ -335,6 +335,32 @@ async def test_engine_refuses_non_integer_concurrency(concurrency: Any) -> None:
             progress=False,
             description="t",
         )
+
+
+async def test_feeder_alone_numbers_inputs_hands_back_first_and_bounds_the_buffer() -> None:
+    source = _Source(iter("abcd"), 2, asyncio.get_running_loop())
+    assert await source.take() == (0, "a")
+    assert await source.take() == (1, "b")
+    waiting = asyncio.ensure_future(source.take())  # a third pull waits for a slot
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    source.give_back(0, "a")  # a refused input keeps its slot and comes out first
+    assert await source.take() == (0, "a")
+    source.release()  # the consumer took a result: its slot goes to the waiting pull
+    assert await waiting == (2, "c")
+    source.release()
+    assert await source.take() == (3, "d")
+    source.release()
+    source.release()
+    assert await source.take() is None and source.done
+
+
+async def test_ordering_stage_alone() -> None:
+    async def completed() -> AsyncIterator[tuple[int, Any, BaseException | None]]:
+        for index in (2, 0, 3, 1, 4):
+            yield index, index * 10, None
+
+    assert [index async for index, _, _ in _in_order(completed())] == [0, 1, 2, 3, 4]
 
 
 # ----------------------------------------------------------------------------- real service
