@@ -422,7 +422,7 @@ async def _schema_document(args: argparse.Namespace) -> Any:
     try:
         if args.server_ready_timeout != 0:  # wait for readiness as a client's set-up would
             await client.wait_until_server_ready(args.server_ready_timeout)
-        return await client._fetch_schema()  # the document as served, not parsed
+        return await client._schema_document()  # as served (a plain client embeds none)
     finally:
         await client.close()
 
