@@ -15,7 +15,8 @@ with one ``AsyncHTTPClient`` in each of four modes, in rotating order, ``--round
 
 Reported: the median CPU time per call of each mode and the median of the paired per-round
 differences with ``plain``. The propagation hook alone (``otel_in_use()`` +
-``with_trace_context()`` with no span) is also timed in a tight loop.
+``with_trace_context()``, with and without a span) and the span alone (no request) are also
+timed in tight loops, where the few µs they cost are not lost in the noise of a real call.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,16 +47,57 @@ def otel_hidden() -> Iterator[None]:
         sys.modules["opentelemetry.context"] = module
 
 
-def hook_cost(n: int = 200_000) -> float:
-    """µs per request of the propagation hook with OpenTelemetry loaded and no span."""
+def hook_cost(n: int = 100_000, *, span: bool = False) -> float:
+    """µs per request of the propagation hook, OpenTelemetry loaded (with a span active when
+    ``span``: the hook then writes a ``traceparent``)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
     from asyncbento._tracing import otel_in_use, with_trace_context
 
     headers = {"Content-Type": "application/json"}
-    started = time.perf_counter()
-    for _ in range(n):
-        if otel_in_use():
-            with_trace_context(headers)
-    return (time.perf_counter() - started) / n * 1e6
+    tracer = TracerProvider().get_tracer("bench")
+    with tracer.start_as_current_span("caller") if span else nullcontext():
+        started = time.perf_counter()
+        for _ in range(n):
+            if otel_in_use():
+                with_trace_context(headers)
+        return (time.perf_counter() - started) / n * 1e6
+
+
+def span_cost(n: int = 20_000) -> float:
+    """µs per call of the span alone: started, its attributes set, made current around the
+    attempts, and ended (an SDK provider without exporter; no request is sent)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from yarl import URL
+
+    from asyncbento._config import Limits
+    from asyncbento._transport import Transport
+    from asyncbento.integrations.opentelemetry import _SpanPerCall
+
+    class Answer:
+        status = 200
+
+    class Core:
+        transport = Transport("http://127.0.0.1:3000", headers={}, limits=Limits())
+        endpoints: dict[str, Any] = {}
+
+    async def attempt() -> Any:
+        return Answer()
+
+    async def retry(operation: Any) -> Any:
+        return await operation()
+
+    async def calls() -> float:
+        core, url = Core(), URL("http://127.0.0.1:3000/small")
+        tracer = _SpanPerCall(TracerProvider().get_tracer("bench")).open
+        finishers = core.transport._finishers
+        started = time.perf_counter()
+        for _ in range(n):
+            answer = await tracer(core, "POST", url, None, attempt, retry)
+            finishers.pop(answer)(answer)
+        return (time.perf_counter() - started) / n * 1e6
+
+    return asyncio.run(calls())
 
 
 async def measure(url: str, calls: int, rounds: int) -> dict[str, list[float]]:
@@ -99,7 +141,7 @@ async def measure(url: str, calls: int, rounds: int) -> dict[str, list[float]]:
     return costs
 
 
-def report(costs: dict[str, list[float]], rounds: int, hook_us: float) -> None:
+def report(costs: dict[str, list[float]], rounds: int) -> None:
     plain = costs["plain"]
     median: Callable[[list[float]], float] = statistics.median
     for mode in MODES:
@@ -108,7 +150,10 @@ def report(costs: dict[str, list[float]], rounds: int, hook_us: float) -> None:
         if mode != "plain":
             line += f"  ({median(extra):+.1f} µs vs plain, median of {rounds} paired rounds)"
         print(line)
-    print(f"propagation hook alone (OpenTelemetry loaded, no span): {hook_us:.2f} µs per request")
+    print("alone, without the network (tight loops, wall time):")
+    print(f"  propagation hook, OpenTelemetry loaded, no span: {hook_cost():.2f} µs per request")
+    print(f"  propagation hook, a span active (traceparent):   {hook_cost(span=True):.2f} µs")
+    print(f"  one span per call (start, attributes, end):      {span_cost():.2f} µs")
 
 
 def main() -> int:
@@ -123,7 +168,7 @@ def main() -> int:
     with standin(pin_self=True) as url:
         time.sleep(0.5)
         costs: Any = asyncio.run(measure(url, args.calls, args.rounds))
-    report(costs, args.rounds, hook_cost())
+    report(costs, args.rounds)
     return 0
 
 
