@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -73,6 +74,25 @@ def test_generation_is_deterministic(schema: pathlib.Path) -> None:
     assert generate(json.loads(schema.read_text())) == first
     assert first.endswith("\n") and "\r" not in first
     compile(first, schema.name, "exec")
+
+
+def test_generation_does_not_depend_on_hash_seeds() -> None:
+    program = (
+        "import json, sys; from asyncbento._codegen import generate; "
+        "sys.stdout.write(generate(json.load(open(sys.argv[1]))))"
+    )
+    schema = HERE / "schemas" / "shapes.json"
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", program, str(schema)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert outputs == {generate(json.loads(schema.read_text()))}
 
 
 def test_ruff_passes_on_every_generated_module(generated: pathlib.Path) -> None:
