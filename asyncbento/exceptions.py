@@ -42,9 +42,10 @@ Every error a client raises is a :class:`BentoMLException`, with the same class 
 Any status without a class of its own maps to the nearest: other 4xx to ``BentoMLException``
 itself (with that ``error_code``), other 5xx to ``InternalServerError``.
 
-An error made from a server's answer keeps the ids the server gave it (``X-BentoML-Request-ID``,
-and ``X-BentoML-Trace-ID`` when the server sends it) and shows them in ``str()``, so that the
-failure can be found in the server's log (its lines say ``span=<request_id>``).
+An error made from a server's error answer keeps the ids the server gave it
+(``X-BentoML-Request-ID``, and ``X-BentoML-Trace-ID`` when the server sends it) and shows them in
+``str()``, so that the failure can be found in the server's log (its lines say
+``span=<request_id>``).
 """
 
 from __future__ import annotations

@@ -85,7 +85,9 @@ def test_the_graph_is_read_from_the_source() -> None:
     edges = graph()
     assert "asyncbento._endpoints" in edges["asyncbento._client"]
     assert "asyncbento._client" in edges["asyncbento._sync"]
-    assert "asyncbento._overload" in edges["asyncbento.integrations.ray"]  # `from .._overload import`
+    assert (
+        "asyncbento._overload" in edges["asyncbento.integrations.ray"]
+    )  # `from .._overload import`
     assert "asyncbento.exceptions" in edges["asyncbento"]  # `from . import exceptions`
 
 

@@ -21,7 +21,8 @@ from asyncbento import AsyncHTTPClient, BentoMLException, RetryPolicy, SyncHTTPC
 from asyncbento.exceptions import InternalServerError, InvalidArgument
 from asyncbento.testing import BentoServer
 
-ENV = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parent.parent))
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_delay=0.01, jitter=False)
 
 
@@ -299,3 +300,17 @@ async def test_request_responses_name_themselves_and_views_send_their_headers(
     missing = await client.request("GET", "/no/such/route")
     assert missing.status_code == 404
     assert missing.request_id is None  # the server names API answers only
+
+
+def test_opentelemetry_is_an_optional_dependency_only() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("opentelemetry")]
+    extras = project["optional-dependencies"]
+    assert {d.split(">")[0] for d in extras["otel"]} == {
+        "opentelemetry-api",
+        "opentelemetry-instrumentation",
+    }
+    entry = project["entry-points"]["opentelemetry_instrumentor"]["asyncbento"]
+    assert entry == "asyncbento.integrations.opentelemetry:AsyncBentoInstrumentor"
