@@ -498,12 +498,17 @@ class AsyncHTTPClient:
         limit = self._options.wait_limit if timeout is None else timeout
         await wait_until_ready(self._core.transport, self._core.readyz_url, limit)
 
+    async def _fetch_schema(self) -> Any:
+        """``/schema.json`` as the service serves it (not parsed); also the CLI's ``generate``."""
+        read = partial(self._exchange, "GET", self._core.schema_url, read_json)
+        return await fetch_schema(read, redact_url(self._core.url))
+
     async def _schema_document(self) -> Any:
         core = self._core
         where = redact_url(core.url)
-        read = partial(self._exchange, "GET", core.schema_url, read_json)
-        fetch = partial(fetch_schema, read, where)
-        return await schema_document(fetch, self._embedded_schema, core.check_schema, where)
+        return await schema_document(
+            self._fetch_schema, self._embedded_schema, core.check_schema, where
+        )
 
     # ----------------------------------------------------------------- requests
 
