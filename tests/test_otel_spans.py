@@ -5,6 +5,8 @@ counted, streams ended when they end or are left, and nesting with aiohttp's ins
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -195,3 +197,33 @@ async def test_suppressed_instrumentation_makes_no_span(spans: Spans, client: An
     assert context.get_current() == {}  # nothing left attached
     assert await client.add(a=3) == 3
     assert len(spans.named("POST /v1/math/add")) == 1
+
+
+async def test_a_dropped_async_stream_ends_its_span(spans: Spans, example_url: str) -> None:
+    async with AsyncHTTPClient(example_url) as client:
+        spans.exporter.clear()
+        stream = client.stream_async(n=5, delay=0.2)
+        assert await stream.__anext__() == "tok0\n"
+        del stream
+        gc.collect()  # the loop's async-generator finaliser closes it
+        for _ in range(100):
+            if spans.named("POST /stream_async"):
+                break
+            await asyncio.sleep(0.02)
+        assert len(spans.named("POST /stream_async")) == 1
+
+
+def test_a_dropped_sync_stream_ends_its_span(spans: Spans, example_url: str) -> None:
+    from asyncbento import SyncHTTPClient
+
+    with SyncHTTPClient(example_url) as client:
+        spans.exporter.clear()
+        stream = client.stream_async(n=5, delay=0.2)
+        assert next(stream) == "tok0\n"
+        del stream
+        gc.collect()
+        for _ in range(100):
+            if spans.named("POST /stream_async"):
+                break
+            time.sleep(0.02)
+        assert len(spans.named("POST /stream_async")) == 1
