@@ -54,6 +54,9 @@ def main() -> int:
         f" (target >= 1.7; {pair['asyncbento_wall_us']:.0f} vs {pair['bentoml_wall_us']:.0f} µs;"
         f" CPU ratio {pair['cpu_ratio']:.2f}x)"
     )
+    if not all(rates.values()):
+        print(f"64 threads: no successful run of every client ({rates})")
+        return 1
     ours, theirs = (statistics.median(rates[c]) for c in ("asyncbento-sync", "bentoml-sync"))
     print(
         f"64 threads, one shared client: {ours:.0f} vs {theirs:.0f} calls/s = {ours / theirs:.2f}x"
