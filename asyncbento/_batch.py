@@ -268,19 +268,16 @@ class _Source:
 # ----------------------------------------------------------------------------- the worker pool
 
 
-class _Requeue(Exception):
-    """Internal: the input was refused for overload and goes back to the source."""
-
-
 class _Pool:
     """Workers that keep the window's worth of calls in flight, spawned only as inputs come.
 
     A worker holds a place in the window (a token from :meth:`Window.start`) from before it
     takes an input until its call ends. A worker without a place waits at the gate; when a call
-    ends, free places are handed to waiting workers, or to a new worker if none waits and the
-    previous new one has already found an input (so a short input never spawns more workers
-    than it has inputs, whatever the ceiling). Finished inputs go to the consumer as
-    ``(index, value, error)``.
+    ends, free places are handed to waiting workers, or else to new workers: at most as many
+    new ones at a time as there are workers that have found an input, so the pool doubles
+    while inputs keep coming (a window of 256 fills in 8 steps, not 256) and a short input
+    never starts more than about twice as many workers as it has inputs, whatever the ceiling.
+    Finished inputs go to the consumer as ``(index, value, error)``.
     """
 
     def __init__(
@@ -292,7 +289,8 @@ class _Pool:
         self._loop = loop
         self._adaptive = window.adaptive
         self._gate: deque[asyncio.Future[int | None]] = deque()
-        self._spawning = False  # a new worker has not found its input yet
+        self._spawning = 0  # new workers that have not found an input yet
+        self._found = 0  # workers that have found one
         self._timer: asyncio.TimerHandle | None = None
         self._progress_at = loop.time()  # last time an input finished (the stall clock)
         self.tasks: list[asyncio.Task[None]] = []
@@ -321,8 +319,8 @@ class _Pool:
                 waiter = gate.popleft()
                 if not waiter.done():
                     waiter.set_result(window.start())
-            elif not self._spawning:
-                self._spawning = True
+            elif self._spawning < max(1, self._found):
+                self._spawning += 1
                 self.live += 1
                 self.tasks.append(self._loop.create_task(self._worker(window.start())))
             else:
@@ -367,14 +365,16 @@ class _Pool:
         return await waiter
 
     async def _worker(self, token: int | None) -> None:
-        fresh = True  # spawned by _fill, which waits for it to find an input before the next
+        fresh = True  # spawned by _fill, which counts it until it finds an input
         try:
             while token is not None:
                 job = await self._source.take()
                 if fresh:
-                    fresh = self._spawning = False
+                    fresh = False
+                    self._spawning -= 1
                     if job is not None:
-                        self._fill()  # it found an input: there may be more for another
+                        self._found += 1
+                        self._fill()  # it found an input: there may be more for others
                 if job is None:
                     self._window.end()
                     self._fill()
@@ -395,6 +395,10 @@ class _Pool:
             raise
         finally:
             self.live -= 1
+            if fresh:
+                self._spawning -= 1
+            else:
+                self._found -= 1
             self.wake_consumer()
 
     async def _run(self, token: int, index: int, item: Any) -> None:

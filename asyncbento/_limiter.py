@@ -9,17 +9,21 @@ The control law is loss-based AIMD, as in TCP congestion control:
   doubling each round trip, until the first overload signal or the ceiling.
 - **Overload** (429, 503, a connection refused or timed out): the window shrinks once per round
   trip, by half the first time (slow start overshoots by up to 2x) and by ``Adaptive.decrease``
-  afterwards. Refusals of calls sent before the last cut are the same congestion event and do
-  not cut again, so a burst of 429s is one step, not a collapse to 1.
+  afterwards, and never above the number of calls that were in flight when the refused call was
+  sent (a service that caps its concurrency took at most that many; its refusals may come back
+  late, after slow start sent far more). Refusals of calls sent before the last cut are the
+  same congestion event and do not cut again, so a burst of 429s is one step, not a collapse
+  to 1.
 - **Growth** after the first overload is a binary search, as in BIC-TCP: the window closes half
   of the gap to the size that was last refused per round trip, then creeps past it by a quarter
   call per round trip (a probe every 8 round trips: against a service capped at K it sits at K
   and pays one refusal per probe; each refusal at the same size halves the creep, down to a
-  probe every 64 round trips), and once past it grows again by ``growth`` x window per round
-  trip (the capacity went up). A service capped at 256 recovers from a cut in a few
+  probe every 64 round trips), and once past it grows faster and faster, doubling its distance
+  from that size each round trip, up to ``growth`` x window per round trip (the capacity went
+  up). A service capped at 256 recovers from a cut in a few
   round trips, not the hundreds of plain additive increase.
-- Growth counts only when the window is in use, so a window never runs far ahead of what is
-  in flight; it never leaves ``[1, ceiling]``.
+- Growth counts only while at least half the window is in flight, so a window never runs far
+  ahead of what is in flight; it never leaves ``[1, ceiling]``.
 - **Retry-After** pauses new calls until then (at most ``Adaptive.max_stall``). At a window of
   one, a refusal without ``Retry-After`` pauses new calls for 10 ms, doubling per refusal up to
   1 s until a call succeeds: a client that the others have squeezed out does not hammer the
@@ -49,7 +53,8 @@ class Adaptive:
     Args:
         initial: Window at the start (never above the batch's ``concurrency``).
         decrease: Factor applied to the window on an overload signal, after the first.
-        growth: Relative growth of a large window per round trip without overload.
+        growth: The most a window grows per round trip once past the size last refused, as a
+            share of the window.
         max_stall: Overload budget in seconds: once the service has refused calls for this
             long without one input finishing, refused inputs fail with
             :class:`asyncbento.exceptions.BatchOverloaded` instead of being re-queued.
@@ -57,7 +62,7 @@ class Adaptive:
 
     initial: int = 8
     decrease: float = 0.9
-    growth: float = 0.05
+    growth: float = 0.25
     max_stall: float = 120.0
 
     def __post_init__(self) -> None:
@@ -74,6 +79,8 @@ class Adaptive:
 DEFAULT_ADAPTIVE: Final = Adaptive()
 
 _PLATEAU = 0.25  # growth per round trip next to the last refusal: one probe in 8 round trips
+_AHEAD_BITS = 32  # a token: the generation, then the calls ahead in these low bits
+_AHEAD_MASK = (1 << _AHEAD_BITS) - 1
 _BACKOFF_FIRST = 0.01  # pause after a refusal at a window of 1 (doubles per refusal)
 _BACKOFF_MAX = 1.0
 _PLATEAU_MIN = 1 / 32  # ... halved at each refusal at the same size: one in 64 at the least
@@ -135,9 +142,11 @@ class Window:
         return self.in_flight < self.size and now >= self.paused_until
 
     def start(self) -> int:
-        """Count a call as in flight; returns its token."""
-        self.in_flight += 1
-        return self._generation
+        """Count a call as in flight; returns its token (the window's generation and how many
+        calls were in flight before this one)."""
+        ahead = self.in_flight
+        self.in_flight = ahead + 1
+        return (self._generation << _AHEAD_BITS) | min(ahead, _AHEAD_MASK)
 
     def end(self) -> None:
         """A call ended without telling anything about the service (a local error)."""
@@ -145,13 +154,16 @@ class Window:
 
     def success(self, token: int) -> None:
         """A call finished with an answer from the service (good or bad)."""
-        in_use = self.in_flight >= self.size
+        # The window is "in use" while at least half of it is in flight (as TCP's congestion
+        # window validation, RFC 7661): a burst of answers would otherwise see its own growth as
+        # unused places not yet filled, and slow start would crawl.
+        in_use = 2 * self.in_flight >= self.size
         self.in_flight -= 1
         self._refusals = 0
         settings = self._settings
         if settings is None:
             return
-        if token != self._generation or not in_use or self.limit >= self.ceiling:
+        if token >> _AHEAD_BITS != self._generation or not in_use or self.limit >= self.ceiling:
             return
         limit, below = self.limit, self._peak - 1
         grown = limit + self._step(settings) / limit  # a round trip is a window of successes
@@ -187,14 +199,18 @@ class Window:
             # service with a refusal every round trip.
             pause = min(_BACKOFF_FIRST * 2 ** (self._refusals - 1), _BACKOFF_MAX)
             self.paused_until = max(self.paused_until, now + random.uniform(pause / 2, pause))
-        if token != self._generation:
+        if token >> _AHEAD_BITS != self._generation:
             return  # sent before the last cut: the same congestion event
         factor = settings.decrease if self._cut else 0.5
-        peak = float(self.in_flight + 1)  # the refused call made it one too many
+        # The calls ahead of the refused one were in flight when it was sent: a service that
+        # caps its concurrency took at most that many. (Refusals come back late from a busy
+        # service, by when slow start may have sent far more than that.)
+        ahead = token & _AHEAD_MASK
+        peak = float(ahead + 1)
         # Refused at the same size again: probe half as often (a steady cap); elsewhere: anew.
         same = abs(peak - self._peak) <= 1
         self._plateau = max(self._plateau / 2, _PLATEAU_MIN) if same else _PLATEAU
         self._peak = peak
-        self.limit = max(1.0, self.limit * factor)
+        self.limit = max(1.0, min(self.limit * factor, float(ahead)))
         self._cut = True
         self._generation += 1
