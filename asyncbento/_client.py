@@ -1,10 +1,12 @@
 """AsyncHTTPClient: the one implementation of every client behaviour.
 
-The client holds the options, the set-up (readiness wait, ``/schema.json``), the request path
-under the retry policy (``_open`` / ``_exchange``) and thin entrances to the rooms next door:
-endpoint methods and name lookup in ``_endpoints.py``, task operations in ``_tasks.py``, stream
-and SSE generators in ``_streaming.py``, body decoding in ``_codec.py``, the batch engine in
-``_batch.py``. The sync client (``_sync.py``) runs these very coroutines on a background loop.
+The client holds its options and runs its one set-up (``_setup.py``: the ``/readyz`` wait and
+``/schema.json``); it owns the request path under the retry policy (``_open`` / ``_exchange``)
+and thin entrances to the rooms next door: endpoint methods and name lookup in
+``_endpoints.py``, task operations in ``_tasks.py``, stream and SSE generators in
+``_streaming.py``, answers read as outputs by the shared state (``_core.py``), batches in
+``_batch.py`` / ``_overload.py``. The sync client (``_sync.py``) runs these very coroutines on
+its own loop thread.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from ._transport import (
     Transport,
     VerifyLike,
     client_headers,
+    masked_token,
     redact_url,
     request_headers,
     translate_error,
@@ -75,10 +78,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_USER_AGENT = f"asyncbento/{__version__}"
-
-
-def _mask(token: str | None) -> str:
-    return "None" if not token else "'***'"
 
 
 class AsyncHTTPClient:
@@ -148,7 +147,7 @@ class AsyncHTTPClient:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(url={redact_url(self._core.url)!r}, "
-            f"token={_mask(self._token)}, timeout={self._options.timeout!r}, "
+            f"token={masked_token(self._token)}, timeout={self._options.timeout!r}, "
             f"retry={self._options.retry!r})"
         )
 

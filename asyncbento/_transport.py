@@ -118,6 +118,11 @@ def redact_url(url: str) -> str:
     return f"{scheme}{separator}***@{host}{slash}{tail}"
 
 
+def masked_token(token: str | None) -> str:
+    """A token as reprs show it: ``'***'`` (or ``None`` when there is none)."""
+    return "None" if not token else "'***'"
+
+
 def request_headers(
     view: Mapping[str, str] | None, body: Mapping[str, str] | None
 ) -> Mapping[str, str] | None:
