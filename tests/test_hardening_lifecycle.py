@@ -74,7 +74,9 @@ def test_two_loops_in_two_threads_keep_one_session_each(
     assert _open_descriptors() - before < 5
     assert len(client._core.transport._sessions) == 2
     on(two_loops[0], client.close())  # closes the other loop's session on that loop
-    on(two_loops[1], asyncio.sleep(0.1))
+    deadline = time.monotonic() + 10
+    while client._core.transport._sessions and time.monotonic() < deadline:
+        on(two_loops[1], asyncio.sleep(0.05))
     assert client._core.transport._sessions == {}
 
 
@@ -90,7 +92,7 @@ async def test_close_ends_calls_in_flight_with_client_closed(client: Any) -> Non
     for call in running:
         with pytest.raises(exc.ClientClosed, match="the client is closed"):
             await call
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 3  # the calls would have run 5 s
     with pytest.raises(exc.ClientClosed):  # also a RuntimeError, as before
         await client.add(1, 2)
 
@@ -137,4 +139,4 @@ def test_exit_with_daemon_threads_in_sync_calls_is_prompt_and_quiet(example_url:
     ended = time.time()
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert ended - float(result.stdout) < 3.0
+    assert ended - float(result.stdout) < 4.0  # the portal's shutdown allows 5 s per step
