@@ -554,7 +554,9 @@ class AsyncHTTPClient:
         if tracer is not None:  # spans are on (asyncbento.integrations.opentelemetry)
             retry = partial(call_with_retry, policy, resend_safe=resend_safe, target=(verb, url))
             return await tracer(self._core, verb, url, params, attempt, retry)
-        return await call_with_retry(policy, attempt, resend_safe=resend_safe, target=(verb, url))
+        return await call_with_retry(
+            policy, attempt, resend_safe=resend_safe, target=(verb, url), pause=transport.pause
+        )
 
     async def _exchange(
         self,

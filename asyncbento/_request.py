@@ -169,7 +169,7 @@ async def send_request(
 
     try:
         return await call_with_retry(
-            policy, attempt, resend_safe=idempotent, target=(method, address)
+            policy, attempt, resend_safe=idempotent, target=(method, address), pause=transport.pause
         )
     except BentoMLException as exc:
         # Still failing after the retries (the loop raises a copy of that answer's error): the

@@ -103,12 +103,14 @@ async def call_with_retry(
     *,
     resend_safe: bool = True,
     target: tuple[str, object] | None = None,
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """Run ``operation`` (which must rebuild its request each time) under ``policy``.
 
     The error finally raised is (a copy of) the last real one, with ``attempts`` on it. Each
     retry is logged (INFO, logger ``asyncbento``) with ``target`` (the HTTP method and URL,
-    which hold no credentials) and the failure that caused it.
+    which hold no credentials) and the failure that caused it. ``pause`` waits between
+    attempts (the transport's ends early when the client is closed).
     """
     started = time.monotonic()
     try:
@@ -122,9 +124,9 @@ async def call_with_retry(
         if out_of_attempts(policy, 1, time.monotonic() - started, delay):
             raise
         _log_retry(target, exc, delay, 2, policy)
-    await asyncio.sleep(delay)
+    await pause(delay)
     return await _retry_after_first_failure(
-        policy, operation, started, resend_safe=resend_safe, target=target
+        policy, operation, started, resend_safe=resend_safe, target=target, pause=pause
     )
 
 
@@ -161,6 +163,7 @@ async def _retry_after_first_failure(
     *,
     resend_safe: bool,
     target: tuple[str, object] | None,
+    pause: Callable[[float], Awaitable[None]],
 ) -> T:
     # Imported here, on the first failure only: a call that succeeds never needs tenacity.
     from tenacity import AsyncRetrying, retry_if_exception
@@ -189,7 +192,7 @@ async def _retry_after_first_failure(
         before_sleep=log_retry,
         retry=retry_if_exception(lambda e: should_retry(policy, e, resend_safe=resend_safe)),
         reraise=True,
-        sleep=asyncio.sleep,
+        sleep=pause,
     )
     try:
         return await retrying(attempt)

@@ -222,7 +222,7 @@ def client_closed() -> ClientClosed:
 class _LoopSession:
     """The session, connection slots and closer that belong to one event loop."""
 
-    __slots__ = ("closer", "loop", "pid", "session", "slots")
+    __slots__ = ("closer", "closing", "loop", "pid", "session", "slots")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
         self.loop = loop
@@ -230,6 +230,7 @@ class _LoopSession:
         self.pid = _PID[0]
         self.slots: asyncio.Semaphore | None = None
         self.closer: AsyncGenerator[None, None] | None = None
+        self.closing = asyncio.Event()  # set by close(): ends waits between retries
 
 
 async def _closer(
@@ -455,10 +456,27 @@ class Transport:
             if state.closer is None:
                 continue
             if state.loop is current:
-                await state.closer.aclose()
+                await _shut(state)
             else:
-                asyncio.run_coroutine_threadsafe(_shut(state.closer), state.loop)
+                asyncio.run_coroutine_threadsafe(_shut(state), state.loop)
+
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` between two attempts; if the client is closed meanwhile, raise
+        :class:`~asyncbento.exceptions.ClientClosed` at once instead of waiting it out."""
+        state = None if self.closed else self._sessions.get(asyncio.get_running_loop())
+        if state is None:
+            if self.closed:
+                raise client_closed()
+            await asyncio.sleep(seconds)
+            return
+        try:
+            await asyncio.wait_for(state.closing.wait(), seconds)
+        except asyncio.TimeoutError:
+            return
+        raise client_closed()
 
 
-async def _shut(closer: AsyncGenerator[None, None]) -> None:
-    await closer.aclose()
+async def _shut(state: _LoopSession) -> None:
+    state.closing.set()
+    if state.closer is not None:
+        await state.closer.aclose()

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _clients import close_client, open_client
+from _misbehaving import MisbehavingServer, error
 
 from asyncbento import AsyncHTTPClient
 from asyncbento import exceptions as exc
@@ -140,3 +142,20 @@ def test_exit_with_daemon_threads_in_sync_calls_is_prompt_and_quiet(example_url:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert ended - float(result.stdout) < 4.0  # the portal's shutdown allows 5 s per step
+
+
+async def test_close_ends_a_wait_between_retries(client_kind: str) -> None:
+    # A 503 asking for 30 s (Retry-After): the call waits to retry; close() ends the wait.
+    with MisbehavingServer() as server:
+        server.default("/echo", error(503, "busy", retry_after="30"))
+        client = await open_client(client_kind, server.url, timeout=5)
+        call = asyncio.ensure_future(client.echo(data={}))
+        while server.count("/echo") < 1:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # now in its 30 s wait
+        started = time.monotonic()
+        await close_client(client)
+        with pytest.raises(exc.ClientClosed):
+            await call
+        assert time.monotonic() - started < 5
+        assert server.count("/echo") == 1
