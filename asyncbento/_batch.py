@@ -293,6 +293,7 @@ class _Pool:
         self._found = 0  # workers that have found one
         self._timer: asyncio.TimerHandle | None = None
         self._progress_at = loop.time()  # last time an input finished (the stall clock)
+        self._given_up: Exception | None = None  # the refusal that spent the overload budget
         self.tasks: list[asyncio.Task[None]] = []
         self.live = 0
         self.finished: deque[tuple[int, Any, BaseException | None]] = deque()
@@ -312,7 +313,7 @@ class _Pool:
         """Hand out the window's free places: to waiting workers, else to one new worker."""
         window, source, gate = self._window, self._source, self._gate
         while not source.done and window.in_flight < window.size:
-            if self._loop.time() < window.paused_until:
+            if self._given_up is None and self._loop.time() < window.paused_until:
                 self._wake_after_pause()
                 return
             if gate:
@@ -356,7 +357,7 @@ class _Pool:
         if (
             window.in_flight < window.size
             and not self._gate
-            and self._loop.time() >= window.paused_until
+            and (self._given_up is not None or self._loop.time() >= window.paused_until)
         ):
             return window.start()
         waiter: asyncio.Future[int | None] = self._loop.create_future()
@@ -403,21 +404,29 @@ class _Pool:
 
     async def _run(self, token: int, index: int, item: Any) -> None:
         """Call one input; its result or error goes to the consumer, or it is re-queued."""
+        if self._given_up is not None:  # the overload budget is spent: fail without sending
+            self._window.end()
+            self._finish(index, None, self._gave_up(self._given_up, item))
+            return
         try:
             value = await self._call(item)
         except Exception as error:  # every input ends as a result or an error
-            failure = self._failure(token, error)
+            failure = self._failure(token, error, item)
             if failure is None:
                 self._source.give_back(index, item)
                 return
-            self.finished.append((index, None, failure))
+            self._finish(index, None, failure)
         else:
             self._window.success(token)
-            self.finished.append((index, value, None))
-        self._progress_at = self._loop.time()
+            self._finish(index, value, None)
+
+    def _finish(self, index: int, value: Any, error: BaseException | None) -> None:
+        if not isinstance(error, BatchOverloaded):
+            self._progress_at = self._loop.time()  # the stall clock counts real progress only
+        self.finished.append((index, value, error))
         self.wake_consumer()
 
-    def _failure(self, token: int, error: Exception) -> Exception | None:
+    def _failure(self, token: int, error: Exception, item: Any) -> Exception | None:
         """Tell the window what ``error`` says of the service; the input's error, or ``None``
         to send the input again."""
         window = self._window
@@ -428,16 +437,21 @@ class _Pool:
         window.overload(token, now, error.retry_after)
         if not (error.resend and self._adaptive):
             return error.error
-        stalled = now - self._progress_at
-        if stalled <= window.max_stall:
+        if now - self._progress_at <= window.max_stall:
             return None
+        self._given_up = error.error  # from now on every input left fails at once
+        return self._gave_up(error.error, item)
+
+    def _gave_up(self, refusal: Exception, item: Any) -> BatchOverloaded:
+        """The error of an input given up on (one per input: each gets its own notes)."""
         overloaded = BatchOverloaded(
-            f"the service refused this input for overload ({error.error}); no input has "
-            f"finished for {stalled:.1f} s, beyond the batch's overload budget "
+            f"gave up on this batch input: the service refused calls for overload ({refusal}) "
+            f"for over {self._window.max_stall:g} s without one input finishing "
             "(Adaptive.max_stall)",
             error_code=503,
+            batch_input=item,
         )
-        overloaded.__cause__ = error.error
+        overloaded.__cause__ = refusal
         return overloaded
 
 

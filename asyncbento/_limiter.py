@@ -56,8 +56,8 @@ class Adaptive:
         growth: The most a window grows per round trip once past the size last refused, as a
             share of the window.
         max_stall: Overload budget in seconds: once the service has refused calls for this
-            long without one input finishing, refused inputs fail with
-            :class:`asyncbento.exceptions.BatchOverloaded` instead of being re-queued.
+            long without one input finishing, the batch gives up: the refused input and every
+            input left fail with :class:`asyncbento.exceptions.BatchOverloaded`, unsent.
     """
 
     initial: int = 8

@@ -744,15 +744,14 @@ class _Recorder:
     lose a finished result; counts successes and failures.
 
     A call the service refused for overload is not recorded: the engine sends it again. Only
-    if the batch's overload budget runs out does its ``BatchOverloaded`` come back from the
-    engine, to be recorded then (:meth:`overloaded`).
+    if the batch's overload budget runs out does a ``BatchOverloaded`` come back from the
+    engine, naming its input, to be recorded then (:meth:`overloaded`).
     """
 
     def __init__(self, call: Call, writer: _Writer, stderr: TextIO) -> None:
         self._call = call
         self._writer = writer
         self._stderr = stderr
-        self._refused: dict[int, BaseException] = {}  # line index -> its last refusal
         self.ok = self.failed = 0
 
     async def __call__(self, item: tuple[int, Any]) -> None:
@@ -765,25 +764,19 @@ class _Recorder:
         except Overload as overload:
             if not overload.resend:
                 self._failure(index, overload.error)
-            else:
-                self._refused[index] = overload.error
-            raise  # the engine shrinks its window and sends the input again
+            raise  # the engine shrinks its window (and sends a refused input again)
         except Exception as error:
             self._failure(index, error)
             raise  # counted as an error by the progress bar
-        self._refused.pop(index, None)
         self.ok += 1
         self._writer.add(line + b"\n")
 
     def overloaded(self, error: BatchOverloaded) -> None:
-        """Record an input the engine gave up on, found by its last refusal."""
-        for index, refusal in self._refused.items():
-            if refusal is error.__cause__:
-                self._failure(index, error)
-                return
+        """Record an input the engine gave up on."""
+        item: tuple[int, Any] = error.batch_input  # type: ignore[assignment]
+        self._failure(item[0], error)
 
     def _failure(self, index: int, error: BaseException) -> None:
-        self._refused.pop(index, None)
         self.failed += 1
         report_rejected(error, index + 1, self._stderr)
         record = error_record(error, index + 1)

@@ -53,7 +53,7 @@ from __future__ import annotations
 import copy
 import errno
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -281,9 +281,13 @@ class ReadinessTimeout(ServiceUnavailable, TimeoutError):
 
 
 class BatchOverloaded(ServiceUnavailable):
-    """A batch input the service kept refusing for overload (429, 503, no connection) for
-    longer than the batch's overload budget (``Adaptive.max_stall``); the last refusal is its
-    ``__cause__``."""
+    """A batch input given up on: the service refused calls for overload (429, 503, no
+    connection) for longer than the batch's overload budget (``Adaptive.max_stall``). The last
+    refusal is its ``__cause__``; ``batch_input`` is the input itself, to send again later."""
+
+    def __init__(self, message: str, *, batch_input: object = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.batch_input = batch_input
 
 
 class GatewayTimeout(InternalServerError):

@@ -248,21 +248,27 @@ async def test_engine_honours_retry_after_then_recovers() -> None:
 
 
 async def test_engine_overload_budget_ends_in_a_clear_error() -> None:
+    sent = 0
+
     async def call(item: int) -> int:
+        nonlocal sent
+        sent += 1
         raise _refusal(429)
 
     window = make_window(4, Adaptive(max_stall=0.2))
     started = asyncio.get_running_loop().time()
     pairs = [
-        pair async for pair in run_batch(call, range(3), window=window, return_exceptions=True)
+        pair async for pair in run_batch(call, range(50), window=window, return_exceptions=True)
     ]
-    assert asyncio.get_running_loop().time() - started < 2
-    assert sorted(index for index, _ in pairs) == [0, 1, 2]
+    assert asyncio.get_running_loop().time() - started < 2  # not one backoff per input
+    assert sorted(index for index, _ in pairs) == list(range(50))
     for _, error in pairs:
         assert isinstance(error, exc.BatchOverloaded) and error.error_code == 503
         assert isinstance(error.__cause__, exc.TooManyRequests)
-        assert "max_stall" in str(error)
-    assert window.refused >= 3
+        assert "Adaptive.max_stall" in str(error)
+    assert len({id(error) for _, error in pairs}) == 50  # one error each (each gets its notes)
+    assert all(error.batch_input == index for index, error in pairs)  # to send again later
+    assert sent < 50  # once the budget is spent, what is left fails without being sent
 
 
 async def test_engine_fixed_window_treats_overload_as_a_failure() -> None:

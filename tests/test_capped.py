@@ -16,7 +16,11 @@ from typing import Any
 
 import pytest
 from _clients import opened_client
+from _misbehaving import MisbehavingServer, error
+from _misbehaving import misbehaving as misbehaving
+from _misbehaving import misbehaving_client as misbehaving_client
 
+from asyncbento import Adaptive
 from asyncbento import exceptions as exc
 
 CAPACITY, LATENCY = 4, 0.05
@@ -100,3 +104,40 @@ def test_cli_batch_with_defaults_loses_nothing(capped_url: str, tmp_path: pathli
     assert float(summary.group(3)) < 2 * count * LATENCY / CAPACITY
     assert re.search(r"refused \d+ calls for overload \(sent again\); window \d+ of", result.stderr)
     assert re.search(r"window=\d+/64 refused=[1-9]\d* errors=0", result.stderr)  # the bar
+
+
+# ----------------------------------------------------------------------------- faults on demand
+
+
+async def test_refusals_are_resent_outside_the_retry_policy(
+    misbehaving_client: Any, misbehaving: MisbehavingServer
+) -> None:
+    client = misbehaving_client
+    # The client's policy allows 3 attempts: five refusals of one input in a row would fail a
+    # plain call, but the batch sends the input again each time instead, Retry-After honoured.
+    misbehaving.script(
+        "/echo",
+        *[error(429, "Too many requests") for _ in range(4)],
+        error(503, "scaling", retry_after="0.3"),
+    )
+    started = time.monotonic()
+    results = await client.map("echo", [{"data": {"i": i}} for i in range(3)], concurrency=1)
+    assert results == [{"data": {"i": i}} for i in range(3)]
+    assert misbehaving.count("/echo") == 3 + 5
+    assert time.monotonic() - started >= 0.25  # the Retry-After paused the batch
+
+
+async def test_overload_budget_gives_up_with_the_input(
+    misbehaving_client: Any, misbehaving: MisbehavingServer
+) -> None:
+    client = misbehaving_client
+    misbehaving.default("/echo", error(429, "Too many requests"))
+    inputs = [{"data": {"i": i}} for i in range(20)]
+    started = time.monotonic()
+    results = await client.map(
+        "echo", inputs, adaptive=Adaptive(max_stall=0.3), return_exceptions=True
+    )
+    assert time.monotonic() - started < 5
+    assert all(isinstance(r, exc.BatchOverloaded) for r in results)
+    assert [r.batch_input for r in results] == inputs
+    assert misbehaving.count("/echo") < 20 * 3  # given up, not hammered
