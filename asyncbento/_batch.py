@@ -42,6 +42,7 @@ from collections.abc import (
 from typing import Any, Union
 
 from ._limiter import DEFAULT_ADAPTIVE, Adaptive, Window
+from ._progress import Progress
 from .exceptions import ArgumentError, BatchOverloaded
 
 Inputs = Union[Iterable[Any], AsyncIterable[Any]]  # noqa: UP007 - a runtime alias on 3.10
@@ -71,48 +72,6 @@ class Overload(Exception):
         self.error = error
         self.resend = resend
         self.retry_after = retry_after
-
-
-# ----------------------------------------------------------------------------- progress
-
-
-class _Progress:
-    """A tqdm bar showing errors, the window and refusals; tqdm is imported only when asked for."""
-
-    __slots__ = ("_bar", "_shown", "_window", "errors")
-
-    def __init__(self, total: int | None, description: str, window: Window) -> None:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError as error:
-            raise ImportError(
-                "progress=True needs tqdm, which is not installed: "
-                "pip install 'asyncbento[progress]'"
-            ) from error
-        self.errors = 0
-        self._window = window
-        self._shown: tuple[int, int, int] = (0, 0, 0)
-        self._bar = tqdm(total=total, desc=description, unit="call", dynamic_ncols=True)
-
-    def update(self, failed: bool) -> None:
-        # tqdm.update is itself a counter until its refresh interval is due; the postfix is
-        # rebuilt only when one of its figures changed.
-        if failed:
-            self.errors += 1
-        window = self._window
-        shown = (window.size, window.refused, self.errors)
-        if shown != self._shown:
-            self._shown = shown
-            self._bar.set_postfix_str(progress_figures(window, self.errors), refresh=False)
-        self._bar.update(1)
-
-    def close(self) -> None:
-        self._bar.close()
-
-
-def progress_figures(window: Window, errors: int) -> str:
-    """What a progress display shows besides the count: window, refusals and errors."""
-    return f"window={window.size}/{window.ceiling} refused={window.refused} errors={errors}"
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -535,7 +494,7 @@ async def run_batch(
     _check_inputs(inputs)
     if total is None and isinstance(inputs, Sized):
         total = len(inputs)
-    bar = _Progress(total, description, window) if progress else None
+    bar = Progress(total, description, window) if progress else None
     loop = asyncio.get_running_loop()
     source = _Source(inputs, window.ceiling * (2 if ordered else 1), loop)
     pool = _Pool(call, source, window, loop)

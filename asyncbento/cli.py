@@ -60,7 +60,6 @@ from ._batch import (
     Call,
     Overload,
     make_window,
-    progress_figures,
     run_batch,
 )
 from ._client import AsyncHTTPClient
@@ -69,6 +68,7 @@ from ._config import DEFAULT_RETRY, DEFAULT_TOTAL, RetryPolicy
 from ._endpoints import AsyncEndpointMethod, resolve
 from ._limiter import Window
 from ._overload import endpoint_batch, task_batch
+from ._progress import progress_figures
 from ._transport import redact_url
 from ._version import __version__
 from .exceptions import (
