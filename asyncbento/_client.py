@@ -30,7 +30,7 @@ from yarl import URL
 
 from ._batch import Inputs, in_order, run_batch
 from ._body import Body, build_body
-from ._codec import Reader, error_from_answer, read_json
+from ._codec import Reader, error_from_answer, errors_named_by, read_json
 from ._config import (
     DEFAULT_LIMITS,
     DEFAULT_RETRY,
@@ -571,9 +571,11 @@ class AsyncHTTPClient:
         response = await self._open(verb, url, body=body, params=params, resend_safe=resend_safe)
         transport = self._core.transport
         try:
-            return await handle(response)
-        except TRANSPORT_FAILURES as exc:
-            raise translate_error(exc, answer_started=True) from exc
+            with errors_named_by(response.headers):  # a broken 2xx answer is still an answer
+                try:
+                    return await handle(response)
+                except TRANSPORT_FAILURES as exc:
+                    raise translate_error(exc, answer_started=True) from exc
         finally:
             transport.finish(response)
 
@@ -582,11 +584,8 @@ class AsyncHTTPClient:
 
     async def _call(self, method: AsyncEndpointMethod, bound: Any) -> Any:
         body = await build_body(method.endpoint, bound)
-        response = await self._open("POST", method.url, body=body)
-        try:
-            return await self._core.read_output(method.endpoint, response)
-        finally:
-            self._core.transport.finish(response)
+        reader = partial(self._core.read_output, method.endpoint)
+        return await self._exchange("POST", method.url, reader, body=body)
 
     def _stream(self, method: AsyncEndpointMethod, bound: Any) -> AsyncGenerator[Any, None]:
         async def opening() -> aiohttp.ClientResponse:

@@ -257,6 +257,38 @@ REQUEST_ID_HEADER = "X-BentoML-Request-ID"
 TRACE_ID_HEADER = "X-BentoML-Trace-ID"
 
 
+def named_by_answer(error: BentoMLException, headers: Mapping[str, str]) -> BentoMLException:
+    """``error`` carrying the ids of the (successful) answer it was raised while reading.
+
+    A 2xx answer that cannot be decoded, or whose body breaks off, is still the server's
+    answer: its ids let the user find it in the server's log.
+    """
+    if error.request_id is not None or error.trace_id is not None:
+        return error
+    request_id, trace_id = headers.get(REQUEST_ID_HEADER), headers.get(TRACE_ID_HEADER)
+    if request_id is None and trace_id is None:
+        return error
+    return error._with_answer_ids(request_id, trace_id)
+
+
+class errors_named_by:  # a context manager, named like one
+    """Within it, a ``BentoMLException`` carries the ids of the answer being read."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.headers = headers
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if isinstance(error, BentoMLException):
+            named = named_by_answer(error, self.headers)
+            if named is not error:
+                raise named from error.__cause__
+
+
 def error_from_answer(
     status: int, reason: str, body: bytes, headers: Mapping[str, str]
 ) -> BentoMLException:

@@ -157,6 +157,13 @@ class BentoMLException(Exception):
         rebuilt.attempts = attempts
         return rebuilt
 
+    def _with_answer_ids(self, request_id: str | None, trace_id: str | None) -> Self:
+        """A copy of this error named by the answer it came from (its request and trace ids)."""
+        rebuilt = copy.copy(self)
+        rebuilt.request_id = request_id
+        rebuilt.trace_id = trace_id
+        return rebuilt
+
 
 def _as_status(code: HTTPStatus | int) -> HTTPStatus:
     """Coerce a status number to HTTPStatus; numbers it does not know fall back to their class."""

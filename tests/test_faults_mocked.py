@@ -260,6 +260,21 @@ async def test_garbage_json_is_a_decode_error(mocked: aioresponses, clients: Cli
     assert count(mocked, "POST", "/echo") == 1
 
 
+async def test_an_undecodable_success_answer_is_named_by_its_ids(
+    mocked: aioresponses, clients: Clients
+) -> None:
+    # A 2xx answer that cannot be decoded is still the server's answer: its ids find it in
+    # the server's log, as an error status's do.
+    ids = {"X-BentoML-Request-ID": "5f1d2c3b4a596877", "X-BentoML-Trace-ID": "ab" * 16}
+    mocked.post(f"{BASE}/echo", body="{not json", content_type="application/json", headers=ids)
+    with pytest.raises(exc.ResponseDecodeError) as info:
+        await clients.call("echo", data={})
+    error = info.value
+    assert (error.request_id, error.trace_id) == ("5f1d2c3b4a596877", "ab" * 16)
+    assert str(error).endswith(f"(request_id=5f1d2c3b4a596877, trace_id={'ab' * 16})")
+    assert error.body == "{not json"
+
+
 async def test_html_error_page(mocked: aioresponses, clients: Clients) -> None:
     page = "<html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>"
     mocked.post(f"{BASE}/echo", status=502, body=page, content_type="text/html", repeat=True)

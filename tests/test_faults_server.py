@@ -193,6 +193,20 @@ async def test_sse_events(client: Any, misbehaving: MisbehavingServer) -> None:
     ]
 
 
+async def test_a_stream_that_breaks_off_is_named_by_its_ids(
+    client: Any, misbehaving: MisbehavingServer
+) -> None:
+    ids = {"X-BentoML-Request-ID": "0a1b2c3d4e5f6071"}
+    misbehaving.default("/stream", chunks([b"tok0\n", b"\xff\xfe\n"], headers=ids))
+    received = []
+    with pytest.raises(exc.ResponseDecodeError, match="UTF-8") as info:
+        async for item in client.stream(data={}):
+            received.append(item)
+    assert received == ["tok0\n"]
+    assert info.value.request_id == "0a1b2c3d4e5f6071"
+    assert "request_id=0a1b2c3d4e5f6071" in str(info.value)
+
+
 async def test_garbage_json(client: Any, misbehaving: MisbehavingServer) -> None:
     misbehaving.default("/echo", ok(b"<<not json>>"))
     with pytest.raises(exc.ResponseDecodeError) as info:
