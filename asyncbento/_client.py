@@ -30,7 +30,7 @@ from yarl import URL
 
 from ._batch import Inputs, in_order, run_batch
 from ._body import Body, build_body
-from ._codec import Reader, error_from_answer, errors_named_by, read_json
+from ._codec import Reader, error_from_answer, raise_named, read_json
 from ._config import (
     DEFAULT_LIMITS,
     DEFAULT_RETRY,
@@ -69,6 +69,7 @@ from ._transport import (
 )
 from ._validate import check_headers, check_seconds, check_token
 from ._version import __version__
+from .exceptions import BentoMLException
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -571,11 +572,11 @@ class AsyncHTTPClient:
         response = await self._open(verb, url, body=body, params=params, resend_safe=resend_safe)
         transport = self._core.transport
         try:
-            with errors_named_by(response.headers):  # a broken 2xx answer is still an answer
-                try:
-                    return await handle(response)
-                except TRANSPORT_FAILURES as exc:
-                    raise translate_error(exc, answer_started=True) from exc
+            return await handle(response)
+        except TRANSPORT_FAILURES as exc:
+            raise_named(translate_error(exc, answer_started=True), response.headers, exc)
+        except BentoMLException as exc:  # a broken 2xx answer is still the server's answer
+            raise_named(exc, response.headers)
         finally:
             transport.finish(response)
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import aiohttp
 
-from ._codec import errors_named_by
+from ._codec import raise_named
 from ._transport import TRANSPORT_FAILURES, Transport, client_closed, translate_error
-from .exceptions import ResponseDecodeError
+from .exceptions import BentoMLException, ResponseDecodeError
 
 
 async def read_chunk(response: aiohttp.ClientResponse) -> bytes:
@@ -78,28 +78,29 @@ async def stream_items(
     content = response.content
     read = content.readchunk if is_chunked(response) else partial(_unframed, content)
     try:
-        with errors_named_by(response.headers):  # a broken answer, named by its ids
-            while True:
-                if transport.closed:
-                    raise client_closed()
-                try:  # the chunk reader inline: one coroutine less per item on this hot path
-                    chunk, chunk_ends = await read()
-                    if not chunk_ends and chunk:
-                        chunk = await _rest_of_chunk(content, chunk)
-                except TRANSPORT_FAILURES as exc:
-                    if transport.closed:  # the connection went with the client
-                        raise client_closed() from exc
-                    raise translate_error(exc, answer_started=True) from exc
-                if not chunk:
-                    if chunk_ends:
-                        continue  # a chunk end with no bytes left over: nothing to yield
-                    break  # the end of the body
-                if decoder is None:
-                    yield chunk
-                elif piece := decoder.feed(chunk):
-                    yield piece
-            if decoder is not None and (tail := decoder.end()):
-                yield tail
+        while True:
+            if transport.closed:
+                raise client_closed()
+            try:  # the chunk reader inline: one coroutine less per item on this hot path
+                chunk, chunk_ends = await read()
+                if not chunk_ends and chunk:
+                    chunk = await _rest_of_chunk(content, chunk)
+            except TRANSPORT_FAILURES as exc:
+                if transport.closed:  # the connection went with the client
+                    raise client_closed() from exc
+                raise translate_error(exc, answer_started=True) from exc
+            if not chunk:
+                if chunk_ends:
+                    continue  # a chunk end with no bytes left over: nothing to yield
+                break  # the end of the body
+            if decoder is None:
+                yield chunk
+            elif piece := decoder.feed(chunk):
+                yield piece
+        if decoder is not None and (tail := decoder.end()):
+            yield tail
+    except BentoMLException as exc:  # a broken answer, named by its ids
+        raise_named(exc, response.headers)
     finally:
         transport.finish(response)
 

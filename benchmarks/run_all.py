@@ -855,6 +855,9 @@ def main() -> int:
         with open(raw_path, "w") as raw:
             json.dump(results, raw, indent=1)
     report, verdicts = render(results)
+    if os.path.exists(args.output):
+        with open(args.output) as page:
+            report = carry_kept_sections(page.read(), report)
     with open(args.output, "w") as page:
         page.write(report)
     charts(results, os.path.join(os.path.dirname(os.path.abspath(args.output)), "img"))
@@ -1198,6 +1201,26 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float, float, str, str]]
 def verdict(value: float, bound: float, sense: str) -> str:
     ok = {"<=": value <= bound, ">=": value >= bound, "<": value < bound}[sense]
     return "PASS" if ok else "FAIL"
+
+
+KEPT = "<!-- kept: written by another script; run_all.py carries it over -->"
+
+
+def carry_kept_sections(old_page: str, new_page: str) -> str:
+    """Sections of the old page marked ``KEPT`` (figures from other scripts), put back into the
+    new page before its "The sync shim's own cost" section (else at the end)."""
+    kept = [
+        "## " + section.rstrip() + "\n\n"
+        for section in old_page.split("\n## ")[1:]
+        if KEPT in section and "\n## " + section.split("\n", 1)[0] not in new_page
+    ]
+    if not kept:
+        return new_page
+    anchor = "## The sync shim's own cost"
+    at = new_page.find(anchor)
+    if at < 0:
+        return new_page.rstrip() + "\n\n" + "".join(kept).rstrip() + "\n"
+    return new_page[:at] + "".join(kept) + new_page[at:]
 
 
 def render(results: dict[str, Any]) -> tuple[str, list[str]]:
