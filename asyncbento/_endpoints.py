@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from yarl import URL
 
+from ._pace import LearnedPace
 from ._schema import Endpoint
 from ._streaming import ServerSentEvent, sse_events
 from ._tasks import TASK_OPERATIONS, TaskClient, TaskOperations
@@ -316,17 +317,20 @@ def batch_call(method: AsyncEndpointMethod) -> Call:
 def task_batch_call(method: AsyncEndpointMethod, timeout: float | None) -> Call:
     """Submit one batch input as a task and wait for its output.
 
+    The batch's tasks share one :class:`LearnedPace`, which learns when they finish.
+
     Raises:
         TypeError: ``method`` is not a task endpoint (raised at once, before any input).
     """
     if not method.endpoint.is_task:
         raise TypeError(f"{method.__name__} is not a task endpoint")
     split = batch_arguments(method)
+    pace = LearnedPace(wait_out_refusals=False)
 
     async def call(item: Any) -> Any:
         args, kwargs = split(item)
         task = await method.submit(*args, **kwargs)
-        return await task.result(timeout)
+        return await task._wait(timeout, pace)
 
     return call
 

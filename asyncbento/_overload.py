@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -34,6 +33,7 @@ from ._endpoints import (
     resolve,
     task_batch_call,
 )
+from ._pace import LearnedPace
 from ._tasks import AsyncTask
 from .exceptions import BentoMLException, ConnectError, ConnectTimeout, TimeoutException
 
@@ -55,7 +55,6 @@ class BatchClient(EndpointClient, Protocol):
 
 
 OVERLOAD_STATUSES: Final = frozenset({429, 503})
-_POLL_PAUSE = 0.05  # first pause after a task's poll was refused (doubles, up to 1 s)
 _SUBMIT_TRIES = 4  # a task's submission: tries before a refusal reaches the engine
 _SUBMIT_PAUSE = 0.02  # the first pause between them (doubles)
 
@@ -93,26 +92,28 @@ def refusing(call: Call) -> Call:
     return wrapped
 
 
-def refusing_task(
-    method: AsyncEndpointMethod, poll: AsyncEndpointMethod, timeout: float | None
-) -> Call:
+def refusing_task(method: AsyncEndpointMethod, timeout: float | None) -> Call:
     """Submit one input as a task (refusals raised as :class:`Overload`) and wait for it.
 
     Only the submission can be refused for overload: once the task exists, sending the input
-    again would start a second one, so the wait polls through ``poll`` (the same endpoint on
-    the user's own client and retry policy), polls on while polls are refused (429/503), and
-    its other failures are the input's.
+    again would start a second one. The wait's polls go through ``method`` too (the batch's
+    client, whose retry policy leaves 429/503 alone) and a poll refused for load is waited
+    out on a pace shared by the batch's tasks (:class:`LearnedPace`: about 10 ms, growing),
+    not on the retry policy's backoff of half a second and more: a BentoML task holds a
+    request slot until it ends, so the service refuses polls while its slots are full of
+    running tasks, and frees one as soon as a task ends. Other failures are the input's.
 
     Raises:
         TypeError: ``method`` is not a task endpoint (raised at once, before any input).
     """
     task_batch_call(method, timeout)  # the same checks as a plain task batch
     split = batch_arguments(method)
+    pace = LearnedPace(wait_out_refusals=True)
 
     async def call(item: Any) -> Any:
         args, kwargs = split(item)
         task = await _submit(method, args, kwargs)
-        return await _wait_through_refusals(AsyncTask(task.id, poll), timeout)
+        return await task._wait(timeout, pace)
 
     return call
 
@@ -120,10 +121,10 @@ def refusing_task(
 async def _submit(method: AsyncEndpointMethod, args: Any, kwargs: Any) -> AsyncTask:
     """Submit a task; a refusal is tried again a few times after short pauses, then raised.
 
-    A running task holds no request slot on the server: a refused submission usually means a
-    burst of other tasks' polls, gone a few milliseconds later, not too many tasks. So it is
-    sent again at once (in its place in the window) a few times before the refusal reaches
-    the engine and shrinks the window.
+    A BentoML task holds one of the server's request slots until it ends, and so do polls
+    while they are answered: a refused submission often means that a slot frees within
+    milliseconds (a task ending, a poll answered). So it is sent again soon (in its place in
+    the window) a few times before the refusal reaches the engine and shrinks the window.
     """
     pause = _SUBMIT_PAUSE
     for attempt in range(_SUBMIT_TRIES):
@@ -138,21 +139,6 @@ async def _submit(method: AsyncEndpointMethod, args: Any, kwargs: Any) -> AsyncT
         await asyncio.sleep(random.uniform(pause / 2, pause))
         pause *= 2
     raise AssertionError("unreachable")
-
-
-async def _wait_through_refusals(task: AsyncTask, timeout: float | None) -> Any:
-    """``task.result(timeout)``, polling on while the service refuses the polls for load."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    pause = _POLL_PAUSE
-    while True:
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        try:
-            return await task.result(left)
-        except BentoMLException as error:
-            if error.status not in OVERLOAD_STATUSES:
-                raise
-        await asyncio.sleep(pause)
-        pause = min(2 * pause, 1.0)
 
 
 def batch_retry(policy: RetryPolicy | None) -> RetryPolicy | None:
@@ -184,8 +170,8 @@ def task_batch(
     client: BatchClient, endpoint: Any, adaptive: bool | Adaptive, timeout: float | None
 ) -> tuple[Call, str]:
     """The engine's call for ``map_tasks`` of ``endpoint``, and the endpoint's name."""
-    own = resolve(client, endpoint)
     if adaptive is False:
+        own = resolve(client, endpoint)
         return task_batch_call(own, timeout), own.__name__
     method = resolve(batch_client(client, adaptive), endpoint)
-    return refusing_task(method, own, timeout), own.__name__
+    return refusing_task(method, timeout), method.__name__

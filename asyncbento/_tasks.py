@@ -18,6 +18,7 @@ from yarl import URL
 
 from ._body import Body, build_body
 from ._codec import Reader, read_as, read_nothing
+from ._pace import PollPace
 from ._schema import Endpoint
 from .exceptions import (
     BentoMLException,
@@ -66,10 +67,7 @@ _OLD_STATUS_NAMES = {
 }
 
 
-# Polling: start quick (tasks are often short), back off to a cap.
-POLL_INITIAL = 0.05
-POLL_MULTIPLIER = 1.5
-POLL_MAX = 1.0
+_FIXED_PACE = PollPace()
 
 
 class TaskClient(Protocol):
@@ -257,29 +255,60 @@ class AsyncTask:
             TaskTimeout: the task did not finish in time (also a ``TimeoutError``).
             BentoMLException: the task failed, with its own error.
         """
+        return await self._wait(timeout, _FIXED_PACE)
+
+    async def _wait(self, timeout: float | None, pace: PollPace) -> Any:
+        """:meth:`wait`, polling on ``pace``'s schedule (a batch's tasks share a learning one)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = POLL_INITIAL
+        pause, polls, refusals, status = pace.first(), 0, 0, ResultStatus.PENDING
         while True:
-            status = await self.get_status()
-            if status.finished:
-                break
+            await asyncio.sleep(pause)
+            polls += 1
+            try:
+                status = await self.get_status()
+            except BentoMLException as error:
+                refusals += 1
+                refused_pause = pace.after_refusal(error, refusals, polls)
+                if refused_pause is None:
+                    raise
+                pause = refused_pause
+            else:
+                refusals = 0
+                if status.finished:
+                    pace.finished(polls)
+                    return await self._output(status, pace)
+                pause = pace.after_running(pause, polls)
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TaskTimeout(
                         f"task {self.id} is still {status.value} after {timeout} seconds"
                     )
-                delay = min(delay, remaining)
-            await asyncio.sleep(delay)
-            delay = min(delay * POLL_MULTIPLIER, POLL_MAX)
-        try:
-            output = await self.get()
-        except TaskNotCompleted:
-            # BentoML's local server marks a task canceled but lets it run on (PROTOCOL §6).
-            raise TaskFailed(f"task {self.id} was {status.value}") from None
-        if status is not ResultStatus.COMPLETED:
-            raise TaskFailed(f"task {self.id} ended as {status.value} without an error answer")
-        return output
+                pause = min(pause, remaining)
+
+    async def _output(self, status: ResultStatus, pace: PollPace) -> Any:
+        """The finished task's output. A completed task's ``get`` refused for load is sent
+        again if ``pace`` says so; a failed task's error answer is its own, whatever its
+        status."""
+        refusals = 0
+        while True:
+            try:
+                output = await self.get()
+            except TaskNotCompleted:
+                # BentoML's local server marks a task canceled but lets it run on (PROTOCOL §6).
+                raise TaskFailed(f"task {self.id} was {status.value}") from None
+            except BentoMLException as error:
+                refusals += 1
+                refused_pause = None
+                if status is ResultStatus.COMPLETED:
+                    refused_pause = pace.after_refusal(error, refusals, 0)
+                if refused_pause is None:
+                    raise
+                await asyncio.sleep(refused_pause)
+                continue
+            if status is not ResultStatus.COMPLETED:
+                raise TaskFailed(f"task {self.id} ended as {status.value} without an error answer")
+            return output
 
     async def result(self, timeout: float | None = None) -> Any:
         """Wait until the task finishes and return its output, or raise its error."""

@@ -17,8 +17,15 @@ that the ideal run (inputs x latency / K) takes ``--seconds``.
     python benchmarks/bench_adaptive.py --bentoml 400
 
 runs the batch guide's table instead (and ``--uncapped N`` compares the adaptive window with a
-fixed one against the fast uncapped stand-in, runs alternated): the real ``examples/capped_service.py`` under ``bentoml
-serve`` (4 at once, 50 ms a call), fixed and adaptive windows at concurrency 8, 64 and 256.
+fixed one against the fast uncapped stand-in, runs alternated): the real
+``examples/capped_service.py`` under ``bentoml serve`` (4 at once, 50 ms a call), fixed and
+adaptive windows at concurrency 8, 64 and 256.
+
+    python benchmarks/bench_adaptive.py --bentoml-tasks 200
+
+does the same for ``map_tasks`` of its task endpoint (a running task holds one of the 4 request
+slots until it ends): fixed windows of 1 to 4 tasks and the adaptive engine, with the requests
+the service refused (submissions, status polls and gets alike).
 """
 
 from __future__ import annotations
@@ -135,6 +142,60 @@ def real_bentoml(count: int) -> int:
     return 0
 
 
+async def one_task_run(url: str, count: int, concurrency: int, adaptive: bool) -> dict[str, Any]:
+    """``map_tasks`` of ``echo_task``: seconds, inputs lost, and requests answered 429 by route."""
+    import aiohttp
+
+    from asyncbento import AsyncHTTPClient
+
+    refused: dict[str, int] = {}
+
+    async def count_refusal(_: Any, __: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        if params.response.status == 429:
+            operation = params.url.path.rsplit("/", 1)[-1]
+            refused[operation] = refused.get(operation, 0) + 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(count_refusal)
+    async with AsyncHTTPClient(url, trace_configs=[trace]) as client:
+        started = time.perf_counter()
+        results = await client.map_tasks(
+            "echo_task",
+            [{"x": i} for i in range(count)],
+            concurrency=concurrency,
+            adaptive=adaptive,
+            return_exceptions=True,
+        )
+        elapsed = time.perf_counter() - started
+    ok = sum(1 for i, r in enumerate(results) if r == i)
+    return {"seconds": elapsed, "lost": count - ok, "refused": refused}
+
+
+def real_bentoml_tasks(count: int) -> int:
+    """``map_tasks`` against ``examples/capped_service.py``: fixed windows 1-4 and adaptive."""
+    from asyncbento.testing import BentoServer
+
+    ideal = count * 0.05 / 4
+    print(f"BentoML capped_service: max_concurrency=4, 50 ms tasks, {count} inputs")
+    print("| concurrency | window | succeeded | failed | seconds | x ideal | refused (429) |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | --- |")
+    examples = os.path.join(ROOT, "examples")
+    with BentoServer("capped_service:CappedService", working_dir=examples) as server:
+        for concurrency, adaptive in [(1, False), (2, False), (3, False), (4, False)] + [
+            (64, True),
+            (256, True),
+        ]:
+            r = asyncio.run(one_task_run(server.url, count, concurrency, adaptive))
+            refused = ", ".join(f"{op} {n}" for op, n in sorted(r["refused"].items())) or "none"
+            print(
+                f"| {concurrency} | {'adaptive' if adaptive else 'fixed'} | "
+                f"{count - r['lost']} | {r['lost']} | {r['seconds']:.2f} | "
+                f"{r['seconds'] / ideal:.2f} | {refused} |",
+                flush=True,
+            )
+    return 0
+
+
 def uncapped(count: int, rounds: int) -> int:
     """Adaptive vs fixed window against the fast uncapped stand-in, runs alternated (so that a
     busy machine slows both alike); reports the median ratio of their throughputs."""
@@ -174,11 +235,16 @@ def main() -> int:
         "--bentoml", type=int, metavar="N", help="instead: N inputs against the real capped service"
     )
     parser.add_argument(
+        "--bentoml-tasks", type=int, metavar="N", help="instead: map_tasks, the real service"
+    )
+    parser.add_argument(
         "--uncapped", type=int, metavar="N", help="instead: adaptive vs fixed, N inputs, uncapped"
     )
     args = parser.parse_args()
     if args.bentoml:
         return real_bentoml(args.bentoml)
+    if args.bentoml_tasks:
+        return real_bentoml_tasks(args.bentoml_tasks)
     if args.uncapped:
         return uncapped(args.uncapped, rounds=5)
     from run_all import TWO_CPUS
