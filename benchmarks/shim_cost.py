@@ -1,6 +1,6 @@
 """The sync client's own cost per call: sync call vs async call, same client, same server.
 
-    python benchmarks/shim_cost.py [--calls 2000] [--rounds 9]
+    python benchmarks/shim_cost.py [--calls 2000] [--rounds 15]
 
 Against the stand-in server (CPU 0), this process (CPU 1) makes ``--calls`` sequential calls
 through a ``SyncHTTPClient``, then the same number through its async client on the same loop, in
@@ -22,7 +22,7 @@ sys.path[:0] = [HERE, os.path.dirname(HERE)]  # the stand-in and this checkout
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
 
     from run_all import case_shim, standin

@@ -107,3 +107,91 @@ def test_ctrl_c_during_a_sync_imap(misbehaving: MisbehavingServer) -> None:
     assert float(words[1]) < 10
     assert words[3] == "0", "the batch's requests are still running on the loop"
     wait_for(lambda: misbehaving.open_connections() == 0, 2.0)
+
+
+# ----------------------------------------------------------------------------- the waker
+# A waiting caller sleeps on its thread's waker (an eventfd), reused from call to call. These
+# pin down the hazards of reusing it: a call nested in the wait, a call given up, thread exit.
+
+
+async def _after(seconds: float, value: str) -> str:
+    await asyncio.sleep(seconds)
+    return value
+
+
+def test_a_call_nested_in_a_wait_gets_its_own_result() -> None:
+    # A signal handler runs in the main thread while it waits; a sync call made there must
+    # not take the outer call's wake-up, nor the outer call the inner one's.
+    from asyncbento._portal import get_portal
+
+    portal, inner = get_portal(), []
+
+    def handler(signum: int, frame: Any) -> None:
+        inner.append(portal.call(_after(0.2, "inner")))  # the outer call ends meanwhile
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        assert portal.call(_after(0.1, "outer")) == "outer"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert inner == ["inner"]
+    assert portal.call(_after(0, "next")) == "next"
+
+
+class _GaveUp(Exception):
+    pass
+
+
+def test_a_call_given_up_leaves_no_wake_up_for_the_next() -> None:
+    from asyncbento._portal import get_portal
+
+    portal = get_portal()
+
+    def give_up(signum: int, frame: Any) -> None:
+        raise _GaveUp
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    try:
+        for _ in range(5):
+            signal.setitimer(signal.ITIMER_REAL, 0.02)
+            try:
+                portal.call(_after(0.02, "given up"))  # finishes about when it is given up
+            except _GaveUp:
+                pass
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            # The next calls wait for their own work: a late wake-up would return at once,
+            # before the work is done (with no result).
+            started = time.monotonic()
+            assert portal.call(_after(0.05, "mine")) == "mine"
+            assert time.monotonic() - started >= 0.045
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_threads_that_end_release_their_wakers() -> None:
+    import gc
+    import threading
+
+    from asyncbento._portal import get_portal
+
+    portal = get_portal()
+    portal.call(_after(0, "warm"))
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def one_call() -> None:
+        assert portal.call(_after(0, "x")) == "x"
+
+    before = open_fds()
+    for _ in range(3):
+        threads = [threading.Thread(target=one_call) for _ in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    gc.collect()
+    assert open_fds() <= before + 2, "each thread's waker is closed when the thread ends"
