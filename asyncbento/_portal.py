@@ -249,7 +249,7 @@ class _Waker:
     descriptor is closed when the waker is collected, never while a job may still write to it.
     """
 
-    __slots__ = ("_read", "_write", "pid")
+    __slots__ = ("_read", "_write")
 
     def __init__(self) -> None:
         self._read = self._write = -1
@@ -257,7 +257,6 @@ class _Waker:
             self._read = self._write = os.eventfd(0, os.EFD_CLOEXEC)
         else:
             self._read, self._write = os.pipe()
-        self.pid = os.getpid()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until woken (or ``timeout`` seconds pass: then ``False``)."""
@@ -276,13 +275,13 @@ class _Waker:
 
 
 _ONE = (1).to_bytes(8, sys.byteorder)  # an eventfd counts up by an 8-byte integer
-_idle_wakers = threading.local()
+_idle_wakers = threading.local()  # replaced in a forked child (the parent's are dropped)
 
 
 def _borrow() -> _Waker:
-    """The calling thread's waker, or a new one (first call, a nested call, after a fork)."""
+    """The calling thread's waker, or a new one (its first call, or a call nested in one)."""
     waker: _Waker | None = getattr(_idle_wakers, "waker", None)
-    if waker is None or waker.pid != os.getpid():
+    if waker is None:
         return _Waker()
     _idle_wakers.waker = None
     return waker
@@ -499,8 +498,9 @@ def on_shutdown(hook: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _portal, _portal_lock
+    global _portal, _portal_lock, _idle_wakers
     _portal_lock = threading.Lock()
+    _idle_wakers = threading.local()  # the parent's wakers close here, before anything else
     if _portal is not None:
         _abandoned.append(_portal)
     _portal = None

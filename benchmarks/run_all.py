@@ -400,16 +400,20 @@ def case_large(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def case_shim(spec: dict[str, Any]) -> dict[str, Any]:
-    """The sync facade's own cost: sync calls vs the same client's async calls, paired by round.
+    """The sync facade's own cost: sync calls vs the same client's async calls, finely paired.
 
-    Both run on the portal's loop (its own thread): the async calls as one coroutine handed over
-    once, the sync calls handed over one by one, so the difference is what ``SyncHTTPClient``
-    adds to a call. Also: one empty portal round trip.
+    Both run on the portal's loop (its own thread): a block of ``block`` async calls as one
+    coroutine handed over once, and a block of ``block`` sync calls handed over one by one, so
+    the difference is what ``SyncHTTPClient`` adds to a call. ``pairs`` pairs of blocks, each
+    pair in turned order, a few tens of milliseconds apart: a machine whose speed drifts (a
+    VM's neighbours, another process) slows both halves of a pair alike, where rounds of
+    seconds each differ by more than the cost measured. Reported: the median of the per-pair
+    differences (and their quartiles), and one empty portal round trip.
     """
     from asyncbento import SyncHTTPClient
     from asyncbento._portal import get_portal
 
-    calls, rounds = spec["n"], spec["rounds"]
+    block, pairs = spec["block"], spec["pairs"]
     portal = get_portal()
     sync_costs, async_costs, differences = [], [], []
     client: Any
@@ -418,19 +422,19 @@ def case_shim(spec: dict[str, Any]) -> dict[str, Any]:
             client.small(text="x")
 
         async def async_calls() -> None:
-            for _ in range(calls):
+            for _ in range(block):
                 await client._async.small(text="x")
 
-        for index in range(rounds):
+        for index in range(pairs):
             costs = {}
             for kind in ("sync", "async") if index % 2 == 0 else ("async", "sync"):
-                started = cpu_seconds()
+                started = time.process_time()
                 if kind == "sync":
-                    for _ in range(calls):
+                    for _ in range(block):
                         client.small(text="x")
                 else:
                     portal.call(async_calls())
-                costs[kind] = (cpu_seconds() - started) / calls * 1e6
+                costs[kind] = (time.process_time() - started) / block * 1e6
             sync_costs.append(costs["sync"])
             async_costs.append(costs["async"])
             differences.append(costs["sync"] - costs["async"])
@@ -440,17 +444,25 @@ def case_shim(spec: dict[str, Any]) -> dict[str, Any]:
 
     for _ in range(1000):
         portal.call(nothing())
-    started = cpu_seconds()
-    trips = 10 * calls
+    started = time.process_time()
+    trips = 20 * block * 10
     for _ in range(trips):
         portal.call(nothing())
+    quartiles = statistics.quantiles(differences, n=4)
     return {
         "sync_cpu_us": statistics.median(sync_costs),
         "async_cpu_us": statistics.median(async_costs),
         "shim_us": statistics.median(differences),
-        "shim_us_rounds": [round(value, 1) for value in differences],
-        "portal_round_trip_us": (cpu_seconds() - started) / trips * 1e6,
+        "shim_us_quartiles": [round(quartiles[0], 1), round(quartiles[2], 1)],
+        "pairs": pairs,
+        "block": block,
+        "portal_round_trip_us": (time.process_time() - started) / trips * 1e6,
     }
+
+
+def _quartiles(results: dict[str, Any]) -> str:
+    quartiles = results.get("shim", {}).get("shim_us_quartiles")
+    return "n/a" if not quartiles else f"{quartiles[0]:.0f} to {quartiles[1]:.0f}"
 
 
 def case_sync_pair(spec: dict[str, Any]) -> dict[str, Any]:
@@ -793,7 +805,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "cap_s": 2.0 if quick else 4.0,
         },
         "large": {"n": count(80), "cap_s": 2.0 if quick else 4.0},
-        "shim": {"n": 1000 if quick else 2000, "rounds": 5 if quick else 9},
+        "shim": {"block": 50, "pairs": 100 if quick else 300},
         "sync_pair": {"n": 500 if quick else 1000, "rounds": 5 if quick else 9},
         "process_runs": 5 if quick else 9,
     }
@@ -1358,17 +1370,18 @@ def render(results: dict[str, Any]) -> tuple[str, list[str]]:
         "",
         "## The sync shim's own cost",
         "",
-        "Sequential `SyncHTTPClient` calls against the same client's async calls, in alternating",
-        "rounds in one process (both on the portal's loop, which its own thread runs): the",
-        "difference is what the sync facade adds to a call, without the process-to-process noise",
-        "of the tables above.",
+        "Blocks of 50 sequential `SyncHTTPClient` calls against blocks of 50 of the same client's",
+        "async calls, paired and taken in turns in one process (both on the portal's loop, which",
+        "its own thread runs): the difference is what the sync facade adds to a call, without",
+        "the process-to-process noise of the tables above (`benchmarks/shim_cost.py`).",
         "",
-        "| sync call | async call | difference (median of paired rounds) | empty portal round "
-        "trip |",
+        "| sync call | async call | difference (median of paired blocks, quartiles) "
+        "| empty portal round trip |",
         "| ---: | ---: | ---: | ---: |",
         f"| {_get(results, 'shim', 'sync_cpu_us'):.0f} µs CPU "
         f"| {_get(results, 'shim', 'async_cpu_us'):.0f} µs CPU "
         f"| **{_get(results, 'shim', 'shim_us'):.1f} µs CPU** "
+        f"({_quartiles(results)}) "
         f"| {_get(results, 'shim', 'portal_round_trip_us'):.1f} µs CPU |",
         "",
         "## Sequential calls, paired",

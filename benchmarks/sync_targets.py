@@ -45,7 +45,8 @@ def main() -> int:
                         break
                     print(f"{client} run failed: {outcome['error']}", flush=True)
     print(
-        f"shim: {shim['shim_us']:.1f} µs CPU per call (target < 50; rounds {shim['shim_us_rounds']};"
+        f"shim: {shim['shim_us']:.1f} µs CPU per call (target < 50; quartiles "
+        f"{shim['shim_us_quartiles']} of {shim['pairs']} paired blocks;"
         f" sync {shim['sync_cpu_us']:.0f}, async {shim['async_cpu_us']:.0f} µs CPU per call;"
         f" empty portal round trip {shim['portal_round_trip_us']:.1f} µs CPU)"
     )
