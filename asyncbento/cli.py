@@ -69,6 +69,7 @@ from ._endpoints import AsyncEndpointMethod, resolve
 from ._limiter import Window
 from ._overload import endpoint_batch, task_batch
 from ._progress import progress_figures
+from ._records import error_record as plain_error_record
 from ._transport import redact_url
 from ._version import __version__
 from .exceptions import (
@@ -118,20 +119,12 @@ def error_record(error: BaseException, line: int | None = None) -> dict[str, Any
 
     With ``line`` (1-based), a rejected input's message starts with its line number.
     """
-    if not isinstance(error, BentoMLException):
-        return {"type": type(error).__name__, "error_code": None, "message": str(error)}
-    message = error.message
-    if _rejected(error) and line is not None:
-        message = f"line {line}: {message}"
-    record: dict[str, Any] = {
-        "type": type(error).__name__,
-        "error_code": int(error.error_code),
-        "message": message,
-    }
-    if error.request_id is not None:
-        record["request_id"] = error.request_id
-    if error.trace_id is not None:
-        record["trace_id"] = error.trace_id
+    record = plain_error_record(error)
+    if line is not None and _rejected(error):
+        record["message"] = f"line {line}: {record['message']}"
+    for name in ("request_id", "trace_id"):
+        if record[name] is None:
+            del record[name]
     return record
 
 

@@ -128,3 +128,23 @@ def test_readiness_timeout_is_service_unavailable_and_timeout_error() -> None:
     assert error.error_code is HTTPStatus.SERVICE_UNAVAILABLE
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is exc.ReadinessTimeout and copy.message == error.message
+
+
+def test_a_failed_input_as_a_record_keeps_the_servers_ids() -> None:
+    from asyncbento._records import error_record
+
+    error = exc.InvalidArgument("x must be >= 0", request_id="81dbff7a2ecd6553", trace_id="ab" * 16)
+    assert error_record(error) == {
+        "type": "InvalidArgument",
+        "error_code": 400,
+        "message": "x must be >= 0",
+        "request_id": "81dbff7a2ecd6553",
+        "trace_id": "ab" * 16,
+    }
+    assert error_record(ValueError("bad row")) == {
+        "type": "ValueError",
+        "error_code": None,
+        "message": "bad row",
+        "request_id": None,
+        "trace_id": None,
+    }

@@ -39,15 +39,9 @@ from .._endpoints import resolve
 from .._limiter import Adaptive
 from .._overload import endpoint_batch
 from .._portal import get_portal
-from ..exceptions import BentoMLException
+from .._records import error_record
 
 __all__ = ["BentoMLBatchCaller", "error_record"]
-
-
-def error_record(error: BaseException) -> dict[str, Any]:
-    """A failed row's error: its type, error code (if any) and message."""
-    code = int(error.error_code) if isinstance(error, BentoMLException) else None
-    return {"type": type(error).__name__, "error_code": code, "message": str(error)}
 
 
 class BentoMLBatchCaller:

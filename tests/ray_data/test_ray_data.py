@@ -65,6 +65,7 @@ def test_every_row_answered_in_order(local_ray: Any, example_url: str, batch_for
             assert row["error"]["type"] == "InvalidArgument"
             assert row["error"]["error_code"] == 400
             assert "x must be >= 0" in row["error"]["message"]
+            assert row["error"]["request_id"], "the server's answer named itself"
     assert seen == set(range(ROWS))
     assert failures == len([v for v in values if v < 0])
 
