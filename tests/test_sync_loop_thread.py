@@ -195,3 +195,47 @@ def test_threads_that_end_release_their_wakers() -> None:
             thread.join()
     gc.collect()
     assert open_fds() <= before + 2, "each thread's waker is closed when the thread ends"
+
+
+def test_where_there_is_no_eventfd_a_pipe_wakes_the_caller() -> None:
+    # macOS and Windows have no eventfd: the same waker runs on a pipe.
+    code = textwrap.dedent(
+        """
+        import asyncio, os, threading
+        del os.eventfd
+        from asyncbento._portal import _Waker, get_portal
+
+        async def after(seconds, value):
+            await asyncio.sleep(seconds)
+            return value
+
+        portal = get_portal()
+        assert [portal.call(after(0, i)) for i in range(200)] == list(range(200))
+        results = []
+        threads = [
+            threading.Thread(target=lambda i=i: results.append(portal.call(after(0.01, i))))
+            for i in range(16)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(results) == list(range(16))
+        waker = _Waker()
+        assert waker._read != waker._write  # a pipe's two ends
+        assert waker.wait(timeout=0.01) is False
+        waker.wake()
+        assert waker.wait(timeout=1) is True
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert result.stderr == ""
