@@ -262,6 +262,8 @@ class AsyncTask:
         deadline = None if timeout is None else time.monotonic() + timeout
         pause, polls, refusals, status = pace.first(), 0, 0, ResultStatus.PENDING
         while True:
+            if deadline is not None:  # a learned first poll may lie beyond the timeout
+                pause = min(pause, max(0.0, deadline - time.monotonic()))
             await asyncio.sleep(pause)
             polls += 1
             try:
@@ -278,13 +280,8 @@ class AsyncTask:
                     pace.finished(polls)
                     return await self._output(status, pace)
                 pause = pace.after_running(pause, polls)
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TaskTimeout(
-                        f"task {self.id} is still {status.value} after {timeout} seconds"
-                    )
-                pause = min(pause, remaining)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TaskTimeout(f"task {self.id} is still {status.value} after {timeout} seconds")
 
     async def _output(self, status: ResultStatus, pace: PollPace) -> Any:
         """The finished task's output. A completed task's ``get`` refused for load is sent

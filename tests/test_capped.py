@@ -191,3 +191,24 @@ async def test_a_fixed_window_leaves_refused_polls_to_the_retry_policy(
     )
     assert isinstance(results[0], exc.TooManyRequests)
     assert misbehaving.count("/job/status") == 3  # the policy's 3 attempts, then the input fails
+
+
+async def test_a_learned_first_poll_never_outlasts_the_timeout(
+    misbehaving: MisbehavingServer,
+) -> None:
+    from asyncbento import AsyncHTTPClient
+    from asyncbento._pace import LearnedPace
+
+    misbehaving.default("/job/submit", ok({"task_id": TASK_ID, "status": "in_progress"}))
+    misbehaving.default("/job/status", ok({"task_id": TASK_ID, "status": "in_progress"}))
+    pace = LearnedPace(wait_out_refusals=True)
+    for _ in range(40):  # tasks that took long: the batch now polls first after seconds
+        pace.after_running(pace.first(), 1)
+    assert pace.first() > 10
+    async with AsyncHTTPClient(misbehaving.url, retry=None) as client:
+        task = await client.job.submit(data={"i": 1})
+        started = time.monotonic()
+        with pytest.raises(exc.TaskTimeout):
+            await task._wait(0.3, pace)
+        assert time.monotonic() - started < 1.5
+    assert misbehaving.count("/job/status") >= 1
