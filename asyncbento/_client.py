@@ -296,7 +296,7 @@ class AsyncHTTPClient:
             not raised (``response.raise_for_status()`` raises it, typed).
         """
         return await send_request(
-            self._core.transport,
+            self._core,
             self._options,
             method,
             url,

@@ -10,6 +10,7 @@ when the failure proves nothing was sent (the connection could not be made).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -21,11 +22,12 @@ from ._codec import encode_json, error_from_answer
 from ._config import NOT_GIVEN, TimeoutLike, _NotGiven
 from ._response import Response
 from ._retry import call_with_retry
+from ._tracing import registry as tracing
 from ._validate import check_headers
 from .exceptions import ArgumentError, ArgumentValueError, BentoMLException
 
 if TYPE_CHECKING:
-    from ._core import _Options
+    from ._core import _Core, _Options
     from ._transport import Transport
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -121,7 +123,7 @@ async def read_answer(
 
 
 async def send_request(
-    transport: Transport,
+    core: _Core,
     options: _Options,
     method: str,
     url: str | URL,
@@ -137,6 +139,7 @@ async def send_request(
     if not isinstance(method, str) or not method.isalpha():
         raise ArgumentValueError(f"not an HTTP method: {method!r}")
     method = method.upper()
+    transport = core.transport
     address = target_url(transport.base_url, url)
     body, content_type = request_body(json, content, data)
     all_headers = {**(options.headers or {}), **check_headers(headers)}  # a view's, then the call's
@@ -167,10 +170,19 @@ async def send_request(
             raise failure
         return answer
 
+    retry = partial(
+        call_with_retry,
+        policy,
+        resend_safe=idempotent,
+        target=(method, address),
+        pause=transport.pause,
+    )
+    tracer = tracing.call_tracer
     try:
-        return await call_with_retry(
-            policy, attempt, resend_safe=idempotent, target=(method, address), pause=transport.pause
-        )
+        if tracer is not None:  # spans are on (asyncbento.integrations.opentelemetry)
+            answer: Response = await tracer(core, method, address, None, attempt, retry)
+            return answer
+        return await retry(attempt)
     except BentoMLException as exc:
         # Still failing after the retries (the loop raises a copy of that answer's error): the
         # answer is returned. Only an answer's error has a status; a transport error has none.

@@ -16,10 +16,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    import aiohttp
     from yarl import URL
 
 _CONTEXT_MODULE = "opentelemetry.context"
@@ -53,17 +52,26 @@ def with_trace_context(headers: Mapping[str, str] | None) -> Mapping[str, str] |
     return carrier
 
 
-Attempt = Callable[[], Awaitable["aiohttp.ClientResponse"]]
-Retry = Callable[[Attempt], Awaitable["aiohttp.ClientResponse"]]
+A = TypeVar("A")  # what a call's attempt gives: an aiohttp response, or a whole Response
 
-# ``await tracer(core, method, url, params, attempt, retry)`` returns ``await retry(attempt)``
-# (the call's attempts under its retry policy) run inside the call's span, which ends when the
-# client's transport finishes the response. ``core`` is the client's shared state (a
-# ``_core._Core``, typed loosely here: the transport below it imports this module).
-CallTracer = Callable[
-    [Any, str, "URL", "Mapping[str, str] | None", Attempt, Retry],
-    Awaitable["aiohttp.ClientResponse"],
-]
+
+class CallTracer(Protocol):
+    """``await tracer(core, method, url, params, attempt, retry)`` returns
+    ``await retry(attempt)`` (the call's attempts under its retry policy) run inside the call's
+    span. An aiohttp response (an endpoint call) ends the span when the client's transport
+    finishes it; an ``asyncbento.Response`` (``client.request()``, read whole) ends it at once.
+    ``core`` is the client's shared state (a ``_core._Core``, typed loosely here: the
+    transport below it imports this module)."""
+
+    def __call__(
+        self,
+        core: Any,
+        method: str,
+        url: URL,
+        params: Mapping[str, str] | None,
+        attempt: Callable[[], Awaitable[A]],
+        retry: Callable[[Callable[[], Awaitable[A]]], Awaitable[A]],
+    ) -> Awaitable[A]: ...
 
 
 class _Registry:

@@ -227,3 +227,38 @@ def test_a_dropped_sync_stream_ends_its_span(spans: Spans, example_url: str) -> 
                 break
             time.sleep(0.02)
         assert len(spans.named("POST /stream_async")) == 1
+
+
+async def test_a_request_has_its_own_span(spans: Spans, client: Any, example_url: str) -> None:
+    spans.exporter.clear()
+    with spans.tracer.start_as_current_span("caller") as caller:
+        added = await client.request("POST", "/v1/math/add", json={"a": 1, "b": 2})
+        missing = await client.request("GET", "/no/such/route")
+    assert (added.status_code, added.json()) == (200, 3)
+    assert missing.status_code == 404
+    [add] = spans.named("POST /v1/math/add")
+    host, port = example_url.removeprefix("http://").split(":")
+    assert add.kind is trace.SpanKind.CLIENT
+    assert dict(add.attributes or {}) == {
+        "http.request.method": "POST",
+        "server.address": host,
+        "server.port": int(port),
+        "url.full": f"{example_url}/v1/math/add",
+        "url.template": "/v1/math/add",
+        "http.response.status_code": 200,
+        "asyncbento.endpoint": "add",
+    }
+    assert add.status.status_code is trace.StatusCode.UNSET
+    assert add.parent is not None and add.parent.span_id == caller.get_span_context().span_id
+    # An error status is returned, not raised, and still marks the span.
+    [lost] = spans.named("GET /no/such/route")
+    attributes = dict(lost.attributes or {})
+    assert attributes["http.response.status_code"] == 404
+    assert attributes["error.type"] == "404"
+    assert "asyncbento.endpoint" not in attributes
+    assert lost.status.status_code is trace.StatusCode.ERROR
+    assert sorted(s.name for s in spans.exporter.get_finished_spans()) == [
+        "GET /no/such/route",
+        "POST /v1/math/add",
+        "caller",
+    ]

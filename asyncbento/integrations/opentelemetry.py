@@ -26,8 +26,8 @@ uses OpenTelemetry.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from opentelemetry import context, trace
@@ -37,13 +37,16 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from yarl import URL
 
-from .._tracing import Attempt, Retry, registry
+from .._response import Response
+from .._tracing import registry
 from .._version import __version__
 from ..exceptions import BentoMLException
 
 if TYPE_CHECKING:
     from .._core import _Core
     from .._transport import Transport
+
+A = TypeVar("A")
 
 __all__ = ["AsyncBentoInstrumentor"]
 
@@ -92,9 +95,9 @@ class _SpanPerCall:
         method: str,
         url: URL,
         params: Mapping[str, str] | None,
-        attempt: Attempt,
-        retry: Retry,
-    ) -> aiohttp.ClientResponse:
+        attempt: Callable[[], Awaitable[A]],
+        retry: Callable[[Callable[[], Awaitable[A]]], Awaitable[A]],
+    ) -> A:
         if not is_http_instrumentation_enabled():  # suppressed, as by other HTTP clients
             return await retry(attempt)
         span = self._tracer.start_span(
@@ -104,7 +107,7 @@ class _SpanPerCall:
         )
         attempts = 0
 
-        async def counted() -> aiohttp.ClientResponse:
+        async def counted() -> A:
             nonlocal attempts
             attempts += 1
             if attempts > 1:
@@ -120,8 +123,12 @@ class _SpanPerCall:
             raise
         finally:
             context.detach(token)
-        span.set_attribute("http.response.status_code", response.status)
-        core.transport.on_finish(response, lambda _: span.end())  # a stream: when it ends
+        if isinstance(response, aiohttp.ClientResponse):  # an endpoint call, maybe a stream
+            span.set_attribute("http.response.status_code", response.status)
+            core.transport.on_finish(response, lambda _: span.end())  # a stream: when it ends
+        elif isinstance(response, Response):  # client.request(): read whole, any status
+            _answered(span, response.status_code)
+            span.end()
         return response
 
     def _attributes(
@@ -164,6 +171,14 @@ class _SpanPerCall:
             self._names[core] = names
         # A task operation's path is its endpoint's route plus /submit, /status, ...
         return names.get(path) or names.get(path.rpartition("/")[0])
+
+
+def _answered(span: trace.Span, status: int) -> None:
+    """Mark a span with the status of the answer it returns (an error status is an error)."""
+    span.set_attribute("http.response.status_code", status)
+    if status >= 400:
+        span.set_attribute("error.type", str(status))
+        span.set_status(trace.Status(trace.StatusCode.ERROR))
 
 
 def _failed(span: trace.Span, exc: BaseException) -> None:
