@@ -52,11 +52,10 @@ from ._endpoints import (
 )
 from ._request import Params, send_request
 from ._response import Response
-from ._retry import call_with_retry
 from ._schema import Endpoint, OutputKind, parse_schema
 from ._setup import PROBE_TIMEOUT, fetch_schema, probe, schema_document, wait_until_ready
 from ._streaming import stream_items
-from ._tracing import registry as tracing
+from ._tracing import run_attempts
 from ._transport import (
     TRANSPORT_FAILURES,
     Transport,
@@ -551,13 +550,7 @@ class AsyncHTTPClient:
             raise error_from_answer(response.status, response.reason or "", data, response.headers)
 
         policy = options.retry if body is None or body.rewindable else None
-        tracer = tracing.call_tracer
-        if tracer is not None:  # spans are on (asyncbento.integrations.opentelemetry)
-            retry = partial(call_with_retry, policy, resend_safe=resend_safe, target=(verb, url))
-            return await tracer(self._core, verb, url, params, attempt, retry)
-        return await call_with_retry(
-            policy, attempt, resend_safe=resend_safe, target=(verb, url), pause=transport.pause
-        )
+        return await run_attempts(self._core, verb, url, params, policy, resend_safe, attempt)
 
     async def _exchange(
         self,

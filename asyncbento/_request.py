@@ -10,7 +10,6 @@ when the failure proves nothing was sent (the connection could not be made).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -21,8 +20,7 @@ from yarl import URL
 from ._codec import encode_json, error_from_answer
 from ._config import NOT_GIVEN, TimeoutLike, _NotGiven
 from ._response import Response
-from ._retry import call_with_retry
-from ._tracing import registry as tracing
+from ._tracing import run_attempts
 from ._validate import check_headers
 from .exceptions import ArgumentError, ArgumentValueError, BentoMLException
 
@@ -170,19 +168,8 @@ async def send_request(
             raise failure
         return answer
 
-    retry = partial(
-        call_with_retry,
-        policy,
-        resend_safe=idempotent,
-        target=(method, address),
-        pause=transport.pause,
-    )
-    tracer = tracing.call_tracer
     try:
-        if tracer is not None:  # spans are on (asyncbento.integrations.opentelemetry)
-            answer: Response = await tracer(core, method, address, None, attempt, retry)
-            return answer
-        return await retry(attempt)
+        return await run_attempts(core, method, address, query, policy, idempotent, attempt)
     except BentoMLException as exc:
         # Still failing after the retries (the loop raises a copy of that answer's error): the
         # answer is returned. Only an answer's error has a status; a transport error has none.

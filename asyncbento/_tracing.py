@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from ._retry import call_with_retry
+
 if TYPE_CHECKING:
     from yarl import URL
+
+    from ._config import RetryPolicy
 
 _CONTEXT_MODULE = "opentelemetry.context"
 _modules: dict[str, ModuleType] = {}
@@ -72,6 +77,30 @@ class CallTracer(Protocol):
         attempt: Callable[[], Awaitable[A]],
         retry: Callable[[Callable[[], Awaitable[A]]], Awaitable[A]],
     ) -> Awaitable[A]: ...
+
+
+async def run_attempts(
+    core: Any,
+    method: str,
+    url: URL,
+    params: Mapping[str, str] | None,
+    policy: RetryPolicy | None,
+    resend_safe: bool,
+    attempt: Callable[[], Awaitable[A]],
+) -> A:
+    """``attempt`` under ``policy`` (a wait between attempts ends when the client closes),
+    inside the call's span when spans are on: the one way every request is sent."""
+    retry: Callable[[Callable[[], Awaitable[A]]], Awaitable[A]] = partial(
+        call_with_retry,
+        policy,
+        resend_safe=resend_safe,
+        target=(method, url),
+        pause=core.transport.pause,
+    )
+    tracer = registry.call_tracer
+    if tracer is None:
+        return await retry(attempt)
+    return await tracer(core, method, url, params, attempt, retry)
 
 
 class _Registry:

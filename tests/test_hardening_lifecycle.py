@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -144,9 +145,19 @@ def test_exit_with_daemon_threads_in_sync_calls_is_prompt_and_quiet(example_url:
     assert ended - float(result.stdout) < 4.0  # the portal's shutdown allows 5 s per step
 
 
-async def test_close_ends_a_wait_between_retries(client_kind: str) -> None:
+@pytest.mark.parametrize("spans", [False, True], ids=["no-spans", "spans"])
+async def test_close_ends_a_wait_between_retries(client_kind: str, spans: bool) -> None:
     # A 503 asking for 30 s (Retry-After): the call waits to retry; close() ends the wait.
-    with MisbehavingServer() as server:
+    # With OpenTelemetry spans on too: every request goes through the same retry path.
+    with contextlib.ExitStack() as stack:
+        if spans:
+            from opentelemetry.sdk.trace import TracerProvider
+
+            from asyncbento.integrations.opentelemetry import AsyncBentoInstrumentor
+
+            AsyncBentoInstrumentor().instrument(tracer_provider=TracerProvider())
+            stack.callback(AsyncBentoInstrumentor().uninstrument)
+        server = stack.enter_context(MisbehavingServer())
         server.default("/echo", error(503, "busy", retry_after="30"))
         client = await open_client(client_kind, server.url, timeout=5)
         call = asyncio.ensure_future(client.echo(data={}))

@@ -45,6 +45,20 @@ def spans() -> Iterator[Spans]:
         AsyncBentoInstrumentor().uninstrument()
 
 
+def _add_attributes(example_url: str) -> dict[str, Any]:
+    """A successful ``add`` span's attributes."""
+    host, port = example_url.removeprefix("http://").split(":")
+    return {
+        "http.request.method": "POST",
+        "server.address": host,
+        "server.port": int(port),
+        "url.full": f"{example_url}/v1/math/add",
+        "url.template": "/v1/math/add",
+        "http.response.status_code": 200,
+        "asyncbento.endpoint": "add",
+    }
+
+
 def _hex_span(span: Any) -> str:
     return f"{span.context.span_id:016x}"
 
@@ -57,17 +71,8 @@ async def test_one_span_per_call_with_the_http_client_attributes(
         assert await client.add(a=1, b=2) == 3
         answer = await client.echo_headers(names=["traceparent"])
     [add] = spans.named("POST /v1/math/add")
-    host, port = example_url.removeprefix("http://").split(":")
     assert add.kind is trace.SpanKind.CLIENT
-    assert dict(add.attributes or {}) == {
-        "http.request.method": "POST",
-        "server.address": host,
-        "server.port": int(port),
-        "url.full": f"{example_url}/v1/math/add",
-        "url.template": "/v1/math/add",
-        "http.response.status_code": 200,
-        "asyncbento.endpoint": "add",
-    }
+    assert dict(add.attributes or {}) == _add_attributes(example_url)
     assert add.status.status_code is trace.StatusCode.UNSET
     assert add.parent is not None and add.parent.span_id == caller.get_span_context().span_id
     [echo] = spans.named("POST /echo_headers")
@@ -237,17 +242,8 @@ async def test_a_request_has_its_own_span(spans: Spans, client: Any, example_url
     assert (added.status_code, added.json()) == (200, 3)
     assert missing.status_code == 404
     [add] = spans.named("POST /v1/math/add")
-    host, port = example_url.removeprefix("http://").split(":")
     assert add.kind is trace.SpanKind.CLIENT
-    assert dict(add.attributes or {}) == {
-        "http.request.method": "POST",
-        "server.address": host,
-        "server.port": int(port),
-        "url.full": f"{example_url}/v1/math/add",
-        "url.template": "/v1/math/add",
-        "http.response.status_code": 200,
-        "asyncbento.endpoint": "add",
-    }
+    assert dict(add.attributes or {}) == _add_attributes(example_url)
     assert add.status.status_code is trace.StatusCode.UNSET
     assert add.parent is not None and add.parent.span_id == caller.get_span_context().span_id
     # An error status is returned, not raised, and still marks the span.
