@@ -90,16 +90,15 @@ async def run_attempts(
 ) -> A:
     """``attempt`` under ``policy`` (a wait between attempts ends when the client closes),
     inside the call's span when spans are on: the one way every request is sent."""
-    retry: Callable[[Callable[[], Awaitable[A]]], Awaitable[A]] = partial(
-        call_with_retry,
-        policy,
-        resend_safe=resend_safe,
-        target=(method, url),
-        pause=core.transport.pause,
-    )
+    pause = core.transport.pause
     tracer = registry.call_tracer
-    if tracer is None:
-        return await retry(attempt)
+    if tracer is None:  # the hot path: no span, nothing built for one
+        return await call_with_retry(
+            policy, attempt, resend_safe=resend_safe, target=(method, url), pause=pause
+        )
+    retry: Callable[[Callable[[], Awaitable[A]]], Awaitable[A]] = partial(
+        call_with_retry, policy, resend_safe=resend_safe, target=(method, url), pause=pause
+    )
     return await tracer(core, method, url, params, attempt, retry)
 
 
