@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 from ._batch import Call, Overload
 from ._config import RetryPolicy
@@ -33,12 +33,10 @@ from ._endpoints import (
     resolve,
     task_batch_call,
 )
+from ._limiter import DEFAULT_ADAPTIVE, Adaptive
 from ._pace import LearnedPace
 from ._tasks import AsyncTask
 from .exceptions import BentoMLException, ConnectError, ConnectTimeout, TimeoutException
-
-if TYPE_CHECKING:
-    from ._limiter import Adaptive
 
 
 class _Options(Protocol):
@@ -92,7 +90,7 @@ def refusing(call: Call) -> Call:
     return wrapped
 
 
-def refusing_task(method: AsyncEndpointMethod, timeout: float | None) -> Call:
+def refusing_task(method: AsyncEndpointMethod, timeout: float | None, budget: float) -> Call:
     """Submit one input as a task (refusals raised as :class:`Overload`) and wait for it.
 
     Only the submission can be refused for overload: once the task exists, sending the input
@@ -101,14 +99,16 @@ def refusing_task(method: AsyncEndpointMethod, timeout: float | None) -> Call:
     out on a pace shared by the batch's tasks (:class:`LearnedPace`: about 10 ms, growing),
     not on the retry policy's backoff of half a second and more: a BentoML task holds a
     request slot until it ends, so the service refuses polls while its slots are full of
-    running tasks, and frees one as soon as a task ends. Other failures are the input's.
+    running tasks, and frees one as soon as a task ends. Polls refused for over ``budget``
+    seconds in a row (the batch's ``Adaptive.max_stall``) fail the input with
+    :class:`BatchOverloaded`. Other failures are the input's.
 
     Raises:
         TypeError: ``method`` is not a task endpoint (raised at once, before any input).
     """
     task_batch_call(method, timeout)  # the same checks as a plain task batch
     split = batch_arguments(method)
-    pace = LearnedPace(wait_out_refusals=True)
+    pace = LearnedPace(wait_out_refusals=True, budget=budget)
 
     async def call(item: Any) -> Any:
         args, kwargs = split(item)
@@ -174,4 +174,5 @@ def task_batch(
         own = resolve(client, endpoint)
         return task_batch_call(own, timeout), own.__name__
     method = resolve(batch_client(client, adaptive), endpoint)
-    return refusing_task(method, timeout), method.__name__
+    settings = adaptive if isinstance(adaptive, Adaptive) else DEFAULT_ADAPTIVE
+    return refusing_task(method, timeout, settings.max_stall), method.__name__

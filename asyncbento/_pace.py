@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 
-from .exceptions import BentoMLException
+from .exceptions import BatchOverloaded, BentoMLException
 
 POLL_INITIAL = 0.05
 POLL_MULTIPLIER = 1.5
@@ -53,23 +53,27 @@ class PollPace:
     def finished(self, polls: int) -> None:
         """The task was seen finished at poll number ``polls``."""
 
-    def after_refusal(self, error: BentoMLException, refusals: int, polls: int) -> float | None:
-        """Seconds to wait after a request the server refused (``refusals`` in a row for
-        this task; ``polls``: the status polls so far, this one included, 0 for a ``get``),
-        or ``None`` to raise ``error``."""
-        return None
+    def after_refusal(
+        self, error: BentoMLException, refusals: int, polls: int, refused_for: float
+    ) -> float:
+        """Seconds to wait after a request that failed with ``error``, or raise it (or an
+        error of its own). ``refusals``: failures in a row for this task, for ``refused_for``
+        seconds; ``polls``: the status polls so far, this one included (0 for a ``get``)."""
+        raise error
 
 
 class LearnedPace(PollPace):
     """A polling schedule shared by a batch's tasks, learning when they finish."""
 
-    __slots__ = ("_first", "_wait_out_refusals")
+    __slots__ = ("_budget", "_first", "_wait_out_refusals")
 
-    def __init__(self, *, wait_out_refusals: bool) -> None:
+    def __init__(self, *, wait_out_refusals: bool, budget: float = 120.0) -> None:
         """``wait_out_refusals``: a refused poll is sent again later (the adaptive batch)
-        instead of failing the wait (a fixed window, whose retry policy handles refusals)."""
+        instead of failing the wait (a fixed window, whose retry policy handles refusals),
+        for at most ``budget`` seconds in a row (the batch's ``Adaptive.max_stall``)."""
         self._first = POLL_INITIAL
         self._wait_out_refusals = wait_out_refusals
+        self._budget = budget
 
     def first(self) -> float:
         return self._first
@@ -84,9 +88,18 @@ class LearnedPace(PollPace):
         if polls == 1:
             self._learn(finished=True)
 
-    def after_refusal(self, error: BentoMLException, refusals: int, polls: int) -> float | None:
+    def after_refusal(
+        self, error: BentoMLException, refusals: int, polls: int, refused_for: float
+    ) -> float:
         if not self._wait_out_refusals or error.status not in _REFUSAL_STATUSES:
-            return None
+            raise error
+        if refused_for > self._budget:
+            raise BatchOverloaded(
+                "gave up waiting for a task of this batch: the service refused its polls for "
+                f"overload ({error}) for over {self._budget:g} s (Adaptive.max_stall); the "
+                "task may still run",
+                error_code=503,
+            ) from error
         if polls == 1:
             # While the service's slots are full of running tasks it refuses polls; a task
             # that has ended frees its own slot. So a refused first poll mostly means "still

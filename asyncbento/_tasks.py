@@ -261,6 +261,7 @@ class AsyncTask:
         """:meth:`wait`, polling on ``pace``'s schedule (a batch's tasks share a learning one)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pause, polls, refusals, status = pace.first(), 0, 0, ResultStatus.PENDING
+        refused_since = 0.0
         while True:
             if deadline is not None:  # a learned first poll may lie beyond the timeout
                 pause = min(pause, max(0.0, deadline - time.monotonic()))
@@ -269,11 +270,9 @@ class AsyncTask:
             try:
                 status = await self.get_status()
             except BentoMLException as error:
-                refusals += 1
-                refused_pause = pace.after_refusal(error, refusals, polls)
-                if refused_pause is None:
-                    raise
-                pause = refused_pause
+                now = time.monotonic()
+                refusals, refused_since = refusals + 1, refused_since if refusals else now
+                pause = pace.after_refusal(error, refusals, polls, now - refused_since)
             else:
                 refusals = 0
                 if status.finished:
@@ -287,7 +286,7 @@ class AsyncTask:
         """The finished task's output. A completed task's ``get`` refused for load is sent
         again if ``pace`` says so; a failed task's error answer is its own, whatever its
         status."""
-        refusals = 0
+        refusals, refused_since = 0, time.monotonic()
         while True:
             try:
                 output = await self.get()
@@ -295,13 +294,11 @@ class AsyncTask:
                 # BentoML's local server marks a task canceled but lets it run on (PROTOCOL §6).
                 raise TaskFailed(f"task {self.id} was {status.value}") from None
             except BentoMLException as error:
-                refusals += 1
-                refused_pause = None
-                if status is ResultStatus.COMPLETED:
-                    refused_pause = pace.after_refusal(error, refusals, 0)
-                if refused_pause is None:
+                if status is not ResultStatus.COMPLETED:
                     raise
-                await asyncio.sleep(refused_pause)
+                refusals += 1
+                pause = pace.after_refusal(error, refusals, 0, time.monotonic() - refused_since)
+                await asyncio.sleep(pause)
                 continue
             if status is not ResultStatus.COMPLETED:
                 raise TaskFailed(f"task {self.id} ended as {status.value} without an error answer")

@@ -212,3 +212,20 @@ async def test_a_learned_first_poll_never_outlasts_the_timeout(
             await task._wait(0.3, pace)
         assert time.monotonic() - started < 1.5
     assert misbehaving.count("/job/status") >= 1
+
+
+async def test_polls_refused_past_the_overload_budget_fail_the_input(
+    misbehaving_client: Any, misbehaving: MisbehavingServer
+) -> None:
+    misbehaving.default("/job/submit", ok({"task_id": TASK_ID, "status": "in_progress"}))
+    misbehaving.default("/job/status", error(429, "Too many requests"))
+    started = time.monotonic()
+    results = await misbehaving_client.map_tasks(
+        "job", [{"data": {"i": 1}}], adaptive=Adaptive(max_stall=0.5), return_exceptions=True
+    )
+    assert time.monotonic() - started < 3
+    [given_up] = results
+    assert isinstance(given_up, exc.BatchOverloaded)
+    assert isinstance(given_up.__cause__, exc.TooManyRequests)
+    assert misbehaving.count("/job/submit") == 1  # the task exists: never submitted again
+    assert misbehaving.count("/job/status") >= 3

@@ -40,7 +40,10 @@ def test_the_fixed_schedule_is_a_poll_at_once_then_50_ms_growing_to_1_s() -> Non
         pauses.append(pace.after_running(pauses[-1], polls))
     assert pauses[:4] == pytest.approx([0.0, 0.05, 0.075, 0.1125])
     assert pauses[-1] == POLL_MAX and max(pauses) == POLL_MAX
-    assert pace.after_refusal(refusal(), 1, 1) is None  # a refusal fails a plain wait
+    error = refusal()
+    with pytest.raises(exc.BentoMLException) as raised:  # a refusal fails a plain wait
+        pace.after_refusal(error, 1, 1, 0.0)
+    assert raised.value is error
 
 
 @pytest.mark.parametrize("running", [0.02, 0.2, 3.0])
@@ -71,27 +74,37 @@ def test_the_learned_pace_follows_a_change_of_running_time() -> None:
 def test_a_refused_first_poll_is_learnt_as_still_running() -> None:
     pace = LearnedPace(wait_out_refusals=True)
     before = pace.first()
-    assert pace.after_refusal(refusal(), 1, 1) is not None
+    assert pace.after_refusal(refusal(), 1, 1, 0.0) > 0
     assert pace.first() > before
     later = pace.first()
-    pace.after_refusal(refusal(), 2, 2)  # a later poll's refusal teaches nothing
+    pace.after_refusal(refusal(), 2, 2, 0.01)  # a later poll's refusal teaches nothing
     assert pace.first() == later
 
 
 def test_refused_polls_are_waited_out_briefly_growing_or_as_told() -> None:
     pace = LearnedPace(wait_out_refusals=True)
-    pauses = [pace.after_refusal(refusal(), n, 0) for n in range(1, 30)]
-    assert all(p is not None for p in pauses)
-    assert 0.005 <= pauses[0] <= 0.01  # type: ignore[operator]
-    assert all(0 < p <= POLL_MAX for p in pauses)  # type: ignore[operator]
-    assert pauses[-1] >= POLL_MAX / 2  # type: ignore[operator]
-    assert pace.after_refusal(refusal(503, retry_after=2.5), 1, 0) == 2.5
+    pauses = [pace.after_refusal(refusal(), n, 0, n * 0.01) for n in range(1, 30)]
+    assert 0.005 <= pauses[0] <= 0.01
+    assert all(0 < p <= POLL_MAX for p in pauses)
+    assert pauses[-1] >= POLL_MAX / 2
+    assert pace.after_refusal(refusal(503, retry_after=2.5), 1, 0, 0.0) == 2.5
 
 
 def test_only_refusals_are_waited_out_and_only_when_asked() -> None:
     waiting = LearnedPace(wait_out_refusals=True)
-    assert waiting.after_refusal(refusal(500), 1, 1) is None
-    assert waiting.after_refusal(refusal(404), 1, 1) is None
     fixed_window = LearnedPace(wait_out_refusals=False)
-    assert fixed_window.after_refusal(refusal(429), 1, 1) is None
-    assert fixed_window.after_refusal(refusal(503), 1, 1) is None
+    for pace, status in [(waiting, 500), (waiting, 404), (fixed_window, 429), (fixed_window, 503)]:
+        error = refusal(status)
+        with pytest.raises(exc.BentoMLException) as raised:
+            pace.after_refusal(error, 1, 1, 0.0)
+        assert raised.value is error
+
+
+def test_refusals_are_waited_out_for_the_batchs_overload_budget_only() -> None:
+    pace = LearnedPace(wait_out_refusals=True, budget=5.0)
+    assert pace.after_refusal(refusal(), 40, 3, 4.9) > 0
+    error = refusal()
+    with pytest.raises(exc.BatchOverloaded) as raised:
+        pace.after_refusal(error, 41, 4, 5.1)
+    assert raised.value.__cause__ is error
+    assert "Adaptive.max_stall" in str(raised.value)
