@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import aiohttp
 from yarl import URL
 
-from ._batch import Inputs, in_order, run_batch
+from ._batch import Inputs, in_order, make_window, run_batch
 from ._body import Body, build_body
 from ._codec import Reader, error_from_answer, raise_named, read_json
 from ._config import (
@@ -447,16 +447,16 @@ class AsyncHTTPClient:
         """The batch behind map / imap / map_tasks (tasks when ``task_timeout`` is given)."""
         from ._overload import endpoint_batch, task_batch  # only batches need them
 
+        window = make_window(concurrency, adaptive)
         await self._setup()
         if isinstance(task_timeout, _NotGiven):
             call, name = endpoint_batch(self, endpoint, adaptive)
         else:
-            call, name = task_batch(self, endpoint, adaptive, task_timeout)
+            call, name = task_batch(self, endpoint, window, task_timeout)
         batch = run_batch(
             call,
             inputs,
-            concurrency=concurrency,
-            adaptive=adaptive,
+            window=window,
             ordered=ordered,
             return_exceptions=return_exceptions,
             progress=progress,

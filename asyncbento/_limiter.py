@@ -148,6 +148,11 @@ class Window:
         self.in_flight = ahead + 1
         return (self._generation << _AHEAD_BITS) | min(ahead, _AHEAD_MASK)
 
+    def count_refusal(self) -> None:
+        """Count a refusal that the window does not act on (a task's status poll, waited out
+        by the task's own pace), so that progress displays show every refused call."""
+        self.refused += 1
+
     def end(self) -> None:
         """A call ended without telling anything about the service (a local error)."""
         self.in_flight -= 1

@@ -33,7 +33,7 @@ from ._endpoints import (
     resolve,
     task_batch_call,
 )
-from ._limiter import DEFAULT_ADAPTIVE, Adaptive
+from ._limiter import Adaptive, Window
 from ._pace import LearnedPace
 from ._tasks import AsyncTask
 from .exceptions import BentoMLException, ConnectError, ConnectTimeout, TimeoutException
@@ -90,7 +90,7 @@ def refusing(call: Call) -> Call:
     return wrapped
 
 
-def refusing_task(method: AsyncEndpointMethod, timeout: float | None, budget: float) -> Call:
+def refusing_task(method: AsyncEndpointMethod, timeout: float | None, window: Window) -> Call:
     """Submit one input as a task (refusals raised as :class:`Overload`) and wait for it.
 
     Only the submission can be refused for overload: once the task exists, sending the input
@@ -99,16 +99,19 @@ def refusing_task(method: AsyncEndpointMethod, timeout: float | None, budget: fl
     out on a pace shared by the batch's tasks (:class:`LearnedPace`: about 10 ms, growing),
     not on the retry policy's backoff of half a second and more: a BentoML task holds a
     request slot until it ends, so the service refuses polls while its slots are full of
-    running tasks, and frees one as soon as a task ends. Polls refused for over ``budget``
-    seconds in a row (the batch's ``Adaptive.max_stall``) fail the input with
-    :class:`BatchOverloaded`. Other failures are the input's.
+    running tasks, and frees one as soon as a task ends. Refused polls are counted in
+    ``window.refused``; polls refused for over ``window.max_stall`` seconds in a row (the
+    batch's overload budget) fail the input with :class:`BatchOverloaded`. Other failures are
+    the input's.
 
     Raises:
         TypeError: ``method`` is not a task endpoint (raised at once, before any input).
     """
     task_batch_call(method, timeout)  # the same checks as a plain task batch
     split = batch_arguments(method)
-    pace = LearnedPace(wait_out_refusals=True, budget=budget)
+    pace = LearnedPace(
+        wait_out_refusals=True, budget=window.max_stall, on_refusal=window.count_refusal
+    )
 
     async def call(item: Any) -> Any:
         args, kwargs = split(item)
@@ -167,12 +170,12 @@ def endpoint_batch(
 
 
 def task_batch(
-    client: BatchClient, endpoint: Any, adaptive: bool | Adaptive, timeout: float | None
+    client: BatchClient, endpoint: Any, window: Window, timeout: float | None
 ) -> tuple[Call, str]:
-    """The engine's call for ``map_tasks`` of ``endpoint``, and the endpoint's name."""
-    if adaptive is False:
+    """The engine's call for ``map_tasks`` of ``endpoint`` in ``window``, and the endpoint's
+    name."""
+    if not window.adaptive:
         own = resolve(client, endpoint)
         return task_batch_call(own, timeout), own.__name__
-    method = resolve(batch_client(client, adaptive), endpoint)
-    settings = adaptive if isinstance(adaptive, Adaptive) else DEFAULT_ADAPTIVE
-    return refusing_task(method, timeout, settings.max_stall), method.__name__
+    method = resolve(batch_client(client, True), endpoint)
+    return refusing_task(method, timeout, window), method.__name__

@@ -20,6 +20,7 @@ the batch runs at 40 % of the service's capacity. A refused poll is waited out (
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from .exceptions import BatchOverloaded, BentoMLException
 
@@ -65,15 +66,23 @@ class PollPace:
 class LearnedPace(PollPace):
     """A polling schedule shared by a batch's tasks, learning when they finish."""
 
-    __slots__ = ("_budget", "_first", "_wait_out_refusals")
+    __slots__ = ("_budget", "_first", "_on_refusal", "_wait_out_refusals")
 
-    def __init__(self, *, wait_out_refusals: bool, budget: float = 120.0) -> None:
+    def __init__(
+        self,
+        *,
+        wait_out_refusals: bool,
+        budget: float = 120.0,
+        on_refusal: Callable[[], None] | None = None,
+    ) -> None:
         """``wait_out_refusals``: a refused poll is sent again later (the adaptive batch)
         instead of failing the wait (a fixed window, whose retry policy handles refusals),
-        for at most ``budget`` seconds in a row (the batch's ``Adaptive.max_stall``)."""
+        for at most ``budget`` seconds in a row (the batch's ``Adaptive.max_stall``);
+        ``on_refusal`` is told of each (the batch's count of refused calls)."""
         self._first = POLL_INITIAL
         self._wait_out_refusals = wait_out_refusals
         self._budget = budget
+        self._on_refusal = on_refusal
 
     def first(self) -> float:
         return self._first
@@ -93,6 +102,8 @@ class LearnedPace(PollPace):
     ) -> float:
         if not self._wait_out_refusals or error.status not in _REFUSAL_STATUSES:
             raise error
+        if self._on_refusal is not None:
+            self._on_refusal()
         if refused_for > self._budget:
             raise BatchOverloaded(
                 "gave up waiting for a task of this batch: the service refused its polls for "

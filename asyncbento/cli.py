@@ -833,7 +833,7 @@ def _batch_call(client: AsyncHTTPClient, args: argparse.Namespace, window: Windo
     _method(client, args.endpoint)  # an unknown endpoint is a usage error
     try:
         if args.tasks:
-            return task_batch(client, args.endpoint, window.adaptive, None)[0]
+            return task_batch(client, args.endpoint, window, None)[0]
         return endpoint_batch(client, args.endpoint, window.adaptive)[0]
     except TypeError as error:
         raise UsageError(str(error)) from error

@@ -229,3 +229,27 @@ async def test_polls_refused_past_the_overload_budget_fail_the_input(
     assert isinstance(given_up.__cause__, exc.TooManyRequests)
     assert misbehaving.count("/job/submit") == 1  # the task exists: never submitted again
     assert misbehaving.count("/job/status") >= 3
+
+
+def test_refused_task_polls_are_counted_in_the_batch_summary(
+    misbehaving: MisbehavingServer, tmp_path: pathlib.Path
+) -> None:
+    misbehaving.script("/job/submit", ok({"task_id": TASK_ID, "status": "in_progress"}))
+    misbehaving.script("/job/status", *[error(429, "Too many requests") for _ in range(3)])
+    misbehaving.default("/job/status", ok({"task_id": TASK_ID, "status": "completed"}))
+    misbehaving.default("/job/get", ok({"data": {"i": 1}}))
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"data": {"i": 1}}) + "\n")
+    target = tmp_path / "out.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "asyncbento", "batch", misbehaving.url, "job", "--tasks"]
+        + ["--input", str(source), "--output", str(target), "--progress", "off"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in target.read_text().splitlines()] == [
+        {"index": 0, "output": {"data": {"i": 1}}}
+    ]
+    assert "the service refused 3 calls for overload" in result.stderr
