@@ -106,6 +106,8 @@ class Limits:
 
 
 DEFAULT_RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+# Answers that mean "overloaded, nothing done": a batch waits them out instead of failing.
+OVERLOAD_STATUSES: Final = frozenset({429, 503})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import replace
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from ._batch import Call, Overload
-from ._config import RetryPolicy
+from ._config import OVERLOAD_STATUSES, RetryPolicy
 from ._endpoints import (
     AsyncEndpointMethod,
     EndpointClient,
@@ -52,7 +52,6 @@ class BatchClient(EndpointClient, Protocol):
     def with_options(self, *, retry: RetryPolicy | None) -> BatchClient: ...
 
 
-OVERLOAD_STATUSES: Final = frozenset({429, 503})
 _SUBMIT_TRIES = 4  # a task's submission: tries before a refusal reaches the engine
 _SUBMIT_PAUSE = 0.02  # the first pause between them (doubles)
 

@@ -22,13 +22,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from ._config import OVERLOAD_STATUSES
 from .exceptions import BatchOverloaded, BentoMLException
 
 POLL_INITIAL = 0.05
 POLL_MULTIPLIER = 1.5
 POLL_MAX = 1.0
 
-_REFUSAL_STATUSES = frozenset({429, 503})
 _EARLIER, _LATER = 0.85, 1.15  # how a first poll moves the next tasks' first poll
 _SOON = 0.1  # a task still running is polled again after this share of the first poll
 _REFUSED_FIRST = 0.01  # the pause after a refused poll (times 1.5 per refusal in a row)
@@ -100,7 +100,7 @@ class LearnedPace(PollPace):
     def after_refusal(
         self, error: BentoMLException, refusals: int, polls: int, refused_for: float
     ) -> float:
-        if not self._wait_out_refusals or error.status not in _REFUSAL_STATUSES:
+        if not self._wait_out_refusals or error.status not in OVERLOAD_STATUSES:
             raise error
         if self._on_refusal is not None:
             self._on_refusal()

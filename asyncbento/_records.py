@@ -11,18 +11,11 @@ def error_record(error: BaseException) -> dict[str, Any]:
     """``error`` as a dict: its ``type`` name, ``error_code`` (``None`` unless it is a
     :class:`~asyncbento.exceptions.BentoMLException`), ``message``, and the server's
     ``request_id`` and ``trace_id`` (``None`` unless its answer named itself)."""
-    if not isinstance(error, BentoMLException):
-        return {
-            "type": type(error).__name__,
-            "error_code": None,
-            "message": str(error),
-            "request_id": None,
-            "trace_id": None,
-        }
+    ours = error if isinstance(error, BentoMLException) else None
     return {
         "type": type(error).__name__,
-        "error_code": int(error.error_code),
-        "message": error.message,
-        "request_id": error.request_id,
-        "trace_id": error.trace_id,
+        "error_code": None if ours is None else int(ours.error_code),
+        "message": str(error) if ours is None else ours.message,
+        "request_id": None if ours is None else ours.request_id,
+        "trace_id": None if ours is None else ours.trace_id,
     }

@@ -19,7 +19,6 @@ import re
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from functools import partial
-from types import CoroutineType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -58,7 +57,7 @@ def _blocking(value: Any, owner: Any = None, stream_of: AsyncHTTPClient | None =
 
     ``stream_of``: the client whose stream ``value`` may be, read ahead until it is closed.
     """
-    if type(value) is CoroutineType or inspect.iscoroutine(value):
+    if inspect.iscoroutine(value):
         value = get_portal().call(value)
     elif hasattr(value, "__anext__"):
         if stream_of is None:

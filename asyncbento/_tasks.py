@@ -70,6 +70,26 @@ _OLD_STATUS_NAMES = {
 _FIXED_PACE = PollPace()
 
 
+class _Refusals:
+    """One task's requests that failed in a row (refused, mostly), and since when."""
+
+    __slots__ = ("count", "since")
+
+    def __init__(self) -> None:
+        self.count, self.since = 0, 0.0
+
+    def add(self) -> int:
+        """Count one more; returns the count."""
+        if not self.count:
+            self.since = time.monotonic()
+        self.count += 1
+        return self.count
+
+    def seconds(self) -> float:
+        """Seconds since the first of them."""
+        return time.monotonic() - self.since
+
+
 class TaskClient(Protocol):
     """What the task operations need of a client (``AsyncHTTPClient`` provides it)."""
 
@@ -260,8 +280,8 @@ class AsyncTask:
     async def _wait(self, timeout: float | None, pace: PollPace) -> Any:
         """:meth:`wait`, polling on ``pace``'s schedule (a batch's tasks share a learning one)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        pause, polls, refusals, status = pace.first(), 0, 0, ResultStatus.PENDING
-        refused_since = 0.0
+        pause, polls, status = pace.first(), 0, ResultStatus.PENDING
+        refused = _Refusals()
         while True:
             if deadline is not None:  # a learned first poll may lie beyond the timeout
                 pause = min(pause, max(0.0, deadline - time.monotonic()))
@@ -270,11 +290,9 @@ class AsyncTask:
             try:
                 status = await self.get_status()
             except BentoMLException as error:
-                now = time.monotonic()
-                refusals, refused_since = refusals + 1, refused_since if refusals else now
-                pause = pace.after_refusal(error, refusals, polls, now - refused_since)
+                pause = pace.after_refusal(error, refused.add(), polls, refused.seconds())
             else:
-                refusals = 0
+                refused = _Refusals()
                 if status.finished:
                     pace.finished(polls)
                     return await self._output(status, pace)
@@ -286,7 +304,7 @@ class AsyncTask:
         """The finished task's output. A completed task's ``get`` refused for load is sent
         again if ``pace`` says so; a failed task's error answer is its own, whatever its
         status."""
-        refusals, refused_since = 0, time.monotonic()
+        refused = _Refusals()
         while True:
             try:
                 output = await self.get()
@@ -296,8 +314,7 @@ class AsyncTask:
             except BentoMLException as error:
                 if status is not ResultStatus.COMPLETED:
                     raise
-                refusals += 1
-                pause = pace.after_refusal(error, refusals, 0, time.monotonic() - refused_since)
+                pause = pace.after_refusal(error, refused.add(), 0, refused.seconds())
                 await asyncio.sleep(pause)
                 continue
             if status is not ResultStatus.COMPLETED:

@@ -45,10 +45,12 @@ def spans() -> Iterator[Spans]:
         AsyncBentoInstrumentor().uninstrument()
 
 
-def _add_attributes(example_url: str) -> dict[str, Any]:
-    """A successful ``add`` span's attributes."""
+def _check_add_span(spans: Spans, caller: Any, example_url: str) -> None:
+    """The one span of a successful ``add`` call, a child of ``caller``."""
     host, port = example_url.removeprefix("http://").split(":")
-    return {
+    [add] = spans.named("POST /v1/math/add")
+    assert add.kind is trace.SpanKind.CLIENT
+    assert dict(add.attributes or {}) == {
         "http.request.method": "POST",
         "server.address": host,
         "server.port": int(port),
@@ -57,6 +59,8 @@ def _add_attributes(example_url: str) -> dict[str, Any]:
         "http.response.status_code": 200,
         "asyncbento.endpoint": "add",
     }
+    assert add.status.status_code is trace.StatusCode.UNSET
+    assert add.parent is not None and add.parent.span_id == caller.get_span_context().span_id
 
 
 def _hex_span(span: Any) -> str:
@@ -70,11 +74,7 @@ async def test_one_span_per_call_with_the_http_client_attributes(
     with spans.tracer.start_as_current_span("caller") as caller:
         assert await client.add(a=1, b=2) == 3
         answer = await client.echo_headers(names=["traceparent"])
-    [add] = spans.named("POST /v1/math/add")
-    assert add.kind is trace.SpanKind.CLIENT
-    assert dict(add.attributes or {}) == _add_attributes(example_url)
-    assert add.status.status_code is trace.StatusCode.UNSET
-    assert add.parent is not None and add.parent.span_id == caller.get_span_context().span_id
+    _check_add_span(spans, caller, example_url)
     [echo] = spans.named("POST /echo_headers")
     # The span is the one the service hears about, and the service's trace is the caller's.
     [sent] = answer["headers"]["traceparent"]
@@ -241,11 +241,7 @@ async def test_a_request_has_its_own_span(spans: Spans, client: Any, example_url
         missing = await client.request("GET", "/no/such/route")
     assert (added.status_code, added.json()) == (200, 3)
     assert missing.status_code == 404
-    [add] = spans.named("POST /v1/math/add")
-    assert add.kind is trace.SpanKind.CLIENT
-    assert dict(add.attributes or {}) == _add_attributes(example_url)
-    assert add.status.status_code is trace.StatusCode.UNSET
-    assert add.parent is not None and add.parent.span_id == caller.get_span_context().span_id
+    _check_add_span(spans, caller, example_url)
     # An error status is returned, not raised, and still marks the span.
     [lost] = spans.named("GET /no/such/route")
     attributes = dict(lost.attributes or {})
