@@ -9,8 +9,8 @@ between calls the loop keeps working: a stream left early is closed at once, idl
 expire on time, and a connection the server closes while the program does something else is
 seen closed before any reuse.
 
-The coroutine starts in a copy of the caller's context (``call_soon_threadsafe`` copies it), so
-the caller's context variables are visible to it.
+Work reaches the loop through its inbox (``_handoff.Inbox``), which runs each callback in a copy
+of the caller's context, so the caller's context variables are visible to the coroutine.
 
 Hazards handled here:
 - a call made from the portal's own thread raises instead of deadlocking;
@@ -31,11 +31,11 @@ import atexit
 import collections
 import contextlib
 import os
-import select
-import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
+
+from ._handoff import Inbox, Waker, borrow, give_back
 
 T = TypeVar("T")
 
@@ -48,26 +48,28 @@ class Portal:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: Inbox | None = None  # how other threads hand the loop work
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
         self._stopped = False  # set at interpreter exit: no new work after that
         self._spawned: set[asyncio.Task[Any]] = set()  # fire-and-forget tasks, kept alive
 
-    def _start(self) -> asyncio.AbstractEventLoop:
+    def _start(self) -> Inbox:
         with self._lock:
             if self._stopped:
                 raise RuntimeError(
                     "asyncbento's event loop has stopped: the interpreter is exiting"
                 )
-            if self._loop is None:
+            if self._inbox is None:
                 loop = _new_event_loop()
+                inbox = Inbox(loop)
                 thread = threading.Thread(
                     target=loop.run_forever, name="asyncbento-portal", daemon=True
                 )
                 thread.start()
                 self._thread, self._thread_id = thread, thread.ident
-                self._loop = loop
-            return self._loop
+                self._loop, self._inbox = loop, inbox
+            return self._inbox
 
     # ----------------------------------------------------------------- calls
 
@@ -82,14 +84,14 @@ class Portal:
         return result
 
     def _submit(self, coro: Awaitable[Any]) -> _Job:
-        job = _Job(coro, self._loop_for_caller(coro))
-        job.loop.call_soon_threadsafe(job.start)  # runs in a copy of the caller's context
+        job = _Job(coro, self._inbox_for_caller(coro))
+        job.inbox.post(job.start)  # runs in a copy of the caller's context
         return job
 
-    def _loop_for_caller(self, work: object) -> asyncio.AbstractEventLoop:
-        """The running loop, for work handed over from another thread (else ``work`` is
-        discarded and the call refused)."""
-        loop = self._loop or self._start()
+    def _inbox_for_caller(self, work: object) -> Inbox:
+        """The running loop's inbox, for work handed over from another thread (else ``work``
+        is discarded and the call refused)."""
+        inbox = self._inbox or self._start()
         if threading.get_ident() == self._thread_id:
             _discard(work)
             raise RuntimeError(
@@ -99,7 +101,7 @@ class Portal:
         if self._stopped:
             _discard(work)
             raise RuntimeError("asyncbento's event loop has stopped: the interpreter is exiting")
-        return loop
+        return inbox
 
     def _wait(self, job: _Job) -> Any:
         try:
@@ -107,7 +109,7 @@ class Portal:
         except BaseException:
             job.abandon()  # the waker is dropped with the job, never waited on again
             raise
-        _give_back(job.waker)
+        give_back(job.waker)
         if job.error is not None:
             error, job.error = job.error, None
             if self._stopped:
@@ -132,8 +134,8 @@ class Portal:
         Leaving the ``for`` loop early (or dropping the generator) closes the async generator,
         releasing its connection before ``close()`` returns.
         """
-        feed = _Feed(agen, self._loop_for_caller(agen), read_ahead, cut)
-        feed.loop.call_soon_threadsafe(feed.start)  # runs in a copy of the caller's context
+        feed = _Feed(agen, self._inbox_for_caller(agen), read_ahead, cut)
+        feed.inbox.post(feed.start)  # runs in a copy of the caller's context
         waiting = False
         try:
             while True:
@@ -156,8 +158,8 @@ class Portal:
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Start ``coro`` on the loop without waiting for it (finalisers, interrupted streams)."""
-        loop = self._loop
-        if loop is None or loop.is_closed() or self._stopped:
+        loop, inbox = self._loop, self._inbox
+        if loop is None or inbox is None or loop.is_closed() or self._stopped:
             coro.close()
             return
 
@@ -166,15 +168,21 @@ class Portal:
             self._spawned.add(task)
             task.add_done_callback(self._spawned.discard)
 
-        loop.call_soon_threadsafe(start)
+        inbox.post(start)
 
     # ----------------------------------------------------------------- exit
 
     def shutdown(self, before: list[Callable[[], Coroutine[Any, Any, None]]]) -> None:
         """Run ``before`` (each bounded in time), cancel what is left and stop the loop."""
         with self._lock:
-            loop, thread = self._loop, self._thread
-        if loop is None or thread is None or not thread.is_alive() or loop.is_closed():
+            loop, inbox, thread = self._loop, self._inbox, self._thread
+        if (
+            loop is None
+            or inbox is None
+            or thread is None
+            or not thread.is_alive()
+            or loop.is_closed()
+        ):
             self._stopped = True
             return
         if threading.get_ident() == self._thread_id:
@@ -182,9 +190,10 @@ class Portal:
         job = self._submit(_close_down(before))
         self._stopped = True  # later calls (from finalisers) are refused, not left waiting
         job.waker.wait(timeout=_SHUTDOWN_TIMEOUT * (len(before) + 2))
-        loop.call_soon_threadsafe(loop.stop)
+        inbox.post(loop.stop)
         thread.join(_SHUTDOWN_TIMEOUT)
         if not thread.is_alive():
+            inbox.close()
             loop.close()
 
 
@@ -235,76 +244,20 @@ def _discard(work: object) -> None:
         close()  # a coroutine never started: no "never awaited" warning
 
 
-class _Waker:
-    """Wakes one thread that waits for the loop: an eventfd (a pipe where there is none).
-
-    Waiting is a read, which lets go of the GIL before it sleeps; waking is a write, which lets
-    go of the GIL before it wakes the reader. So the woken thread finds the GIL free. (A
-    ``threading.Lock`` released on the loop wakes the waiter while the loop's thread still
-    holds the GIL: the waiter wakes, finds it held, sleeps again and is woken once more, three
-    thread switches instead of one; a round trip costs a third less this way.)
-
-    Each thread keeps one for its calls (:func:`_borrow`); a call given up (Ctrl-C) drops its
-    waker, so a wake-up that comes late is never taken for the next call's. The file
-    descriptor is closed when the waker is collected, never while a job may still write to it.
-    """
-
-    __slots__ = ("_read", "_write")
-
-    def __init__(self) -> None:
-        self._read = self._write = -1
-        if hasattr(os, "eventfd"):
-            self._read = self._write = os.eventfd(0, os.EFD_CLOEXEC)
-        else:
-            self._read, self._write = os.pipe()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until woken (or ``timeout`` seconds pass: then ``False``)."""
-        if timeout is not None and not select.select([self._read], [], [], timeout)[0]:
-            return False
-        os.read(self._read, 8)
-        return True
-
-    def wake(self) -> None:
-        os.write(self._write, _ONE)
-
-    def __del__(self) -> None:
-        for fd in {self._read, self._write} - {-1}:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-_ONE = (1).to_bytes(8, sys.byteorder)  # an eventfd counts up by an 8-byte integer
-_idle_wakers = threading.local()  # replaced in a forked child (the parent's are dropped)
-
-
-def _borrow() -> _Waker:
-    """The calling thread's waker, or a new one (its first call, or a call nested in one)."""
-    waker: _Waker | None = getattr(_idle_wakers, "waker", None)
-    if waker is None:
-        return _Waker()
-    _idle_wakers.waker = None
-    return waker
-
-
-def _give_back(waker: _Waker) -> None:
-    _idle_wakers.waker = waker
-
-
 class _Job:
     """One awaitable handed to the loop, and how the waiting thread learns that it is done.
 
-    The caller blocks on its thread's :class:`_Waker` (lighter than a concurrent Future, and
-    no GIL hand-off on waking). The awaitable runs inside a task of :meth:`_run`, which
-    stores the outcome before waking the caller, so no done-callback pass is spent.
+    The caller blocks on its thread's :class:`~._handoff.Waker` (lighter than a concurrent
+    Future, and no GIL hand-off on waking). The awaitable runs inside a task of :meth:`_run`,
+    which stores the outcome before waking the caller, so no done-callback pass is spent.
     """
 
-    __slots__ = ("abandoned", "coro", "error", "finished", "loop", "result", "task", "waker")
+    __slots__ = ("abandoned", "coro", "error", "finished", "inbox", "result", "task", "waker")
 
-    def __init__(self, coro: Awaitable[Any], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, coro: Awaitable[Any], inbox: Inbox) -> None:
         self.coro = coro
-        self.loop = loop
-        self.waker = _borrow()
+        self.inbox = inbox
+        self.waker: Waker = borrow()
         self.result: Any = None
         self.error: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
@@ -312,7 +265,7 @@ class _Job:
         self.abandoned = False
 
     def start(self) -> None:
-        self.task = self.loop.create_task(self._run())
+        self.task = self.inbox.loop.create_task(self._run())
 
     async def _run(self) -> None:
         try:
@@ -333,9 +286,8 @@ class _Job:
         Scheduled after ``start`` (callbacks run in order), so the task exists by then.
         """
         self.abandoned = True
-        loop = self.loop
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(self._cancel)
+        if not self.inbox.loop.is_closed():
+            self.inbox.post(self._cancel)
 
     def _cancel(self) -> None:
         if self.task is not None:
@@ -362,8 +314,8 @@ class _Feed:
         "cut",
         "ended",
         "error",
+        "inbox",
         "items",
-        "loop",
         "paused",
         "room",
         "task",
@@ -374,12 +326,12 @@ class _Feed:
     def __init__(
         self,
         agen: AsyncIterator[Any],
-        loop: asyncio.AbstractEventLoop,
+        inbox: Inbox,
         read_ahead: int,
         cut: Callable[[], BaseException | None] | None,
     ) -> None:
         self.agen = agen
-        self.loop = loop
+        self.inbox = inbox
         self.ahead = read_ahead
         self.cut = cut
         self.items: collections.deque[Any] = collections.deque()
@@ -393,7 +345,7 @@ class _Feed:
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.task = self.loop.create_task(self._pump())
+        self.task = self.inbox.loop.create_task(self._pump())
 
     async def _pump(self) -> None:
         items = self.items
@@ -429,7 +381,7 @@ class _Feed:
     def _make_room(self) -> None:
         if self.paused:
             self.paused = False
-            self.loop.call_soon_threadsafe(self.room.set)
+            self.inbox.post(self.room.set)
 
     def take(self) -> Any:
         """The next item (blocking until there is one), or ``_END``."""
@@ -498,9 +450,8 @@ def on_shutdown(hook: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _portal, _portal_lock, _idle_wakers
-    _portal_lock = threading.Lock()
-    _idle_wakers = threading.local()  # the parent's wakers close here, before anything else
+    global _portal, _portal_lock
+    _portal_lock = threading.Lock()  # (the parent's wakers were dropped by _handoff's hook)
     if _portal is not None:
         _abandoned.append(_portal)
     _portal = None

@@ -203,7 +203,8 @@ def test_where_there_is_no_eventfd_a_pipe_wakes_the_caller() -> None:
         """
         import asyncio, os, threading
         del os.eventfd
-        from asyncbento._portal import _Waker, get_portal
+        from asyncbento._handoff import Waker as _Waker
+        from asyncbento._portal import get_portal
 
         async def after(seconds, value):
             await asyncio.sleep(seconds)
