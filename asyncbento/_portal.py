@@ -122,28 +122,40 @@ class Portal:
         agen: AsyncIterator[T],
         read_ahead: int = 0,
         cut: Callable[[], BaseException | None] | None = None,
+        read_ahead_size: int = 0,
     ) -> Iterator[T]:
         """Bridge an async generator into a plain generator.
 
         The generator runs on the loop. With ``read_ahead=0`` it takes each step only when the
         consumer asks for the next item; with ``read_ahead=N`` it runs on by itself up to ``N``
         items ahead, so that items that come together (the chunks of one network read) cross
-        the thread together instead of one wake-up each. ``cut`` is asked before each item read
-        ahead is handed out: an exception it returns is raised instead (the items read ahead
-        are dropped), as the generator would raise it at its next step (a closed client).
+        the thread together instead of one wake-up each. ``read_ahead_size``, if given, also
+        bounds the ``len()`` of the items read ahead (bytes or characters of a stream's chunks),
+        so that large items are not held ``read_ahead`` at a time. ``cut`` is asked before
+        each item read ahead is handed out: an exception it returns is raised instead (the
+        items read ahead are dropped), as the generator would raise it at its next step (a
+        closed client).
         Leaving the ``for`` loop early (or dropping the generator) closes the async generator,
         releasing its connection before ``close()`` returns.
         """
-        feed = _Feed(agen, self._inbox_for_caller(agen), read_ahead, cut)
+        feed = _Feed(agen, self._inbox_for_caller(agen), read_ahead, read_ahead_size, cut)
         feed.inbox.post(feed.start)  # runs in a copy of the caller's context
+        items, cut = feed.items, feed.cut
         waiting = False
         try:
-            while True:
-                waiting = True
-                item = feed.take()  # interruptible by Ctrl-C in the main thread
-                waiting = False
-                if item is _END:
-                    break
+            while True:  # the next item: this loop runs once per item, its work kept inline
+                if not items:
+                    waiting = True
+                    feed.wait_for_items()  # interruptible by Ctrl-C in the main thread
+                    waiting = False
+                    if not items:
+                        break  # the generator has ended
+                elif cut is not None and (error := cut()) is not None:
+                    items.clear()  # items read ahead are not handed out after the cut
+                    raise error
+                item = items.popleft()
+                if feed.paused and feed.half_taken():
+                    feed.make_room()  # the loop paused with a full read-ahead: half is gone
                 yield item
         finally:
             if feed.ended:
@@ -294,21 +306,24 @@ class _Job:
             self.task.cancel()
 
 
-_END: Any = object()  # what _Feed.take gives once the generator has ended
-
-
 class _Feed:
     """An async generator stepped on the loop for a consumer in another thread.
 
     Items go into a deque (safe between one appending and one popping thread). The loop steps
     the generator while the consumer wants an item, or while fewer than ``read_ahead`` items
-    wait; otherwise it pauses on ``room``. The consumer blocks on ``wake`` only when the deque
-    is empty, and the loop releases it only then, so a burst of items costs one wake-up. Each
-    side sets its own flag (``wanted``, ``paused``) before it reads the other's, so neither
-    can sleep while the other waits for it.
+    (and, if set, less than ``read_ahead_size`` of their ``len()``) wait; otherwise it pauses on
+    ``room`` until the consumer has taken half of them. The consumer blocks on ``wake`` only
+    when the deque is empty, and the loop releases it only then, so a burst of items costs one
+    wake-up. Each side sets its own flag (``wanted``, ``paused``) before it reads the other's,
+    so neither can sleep while the other waits for it.
+
+    Sizes cost nothing per item on the consumer's side: the loop adds up what it appends
+    (``added``, an upper bound of what waits) and sums the waiting items' sizes only once that
+    bound reaches ``read_ahead_size``; the consumer sums them only while the loop is paused.
     """
 
     __slots__ = (
+        "added",
         "agen",
         "ahead",
         "cut",
@@ -318,6 +333,7 @@ class _Feed:
         "items",
         "paused",
         "room",
+        "size",
         "task",
         "wake",
         "wanted",
@@ -328,11 +344,14 @@ class _Feed:
         agen: AsyncIterator[Any],
         inbox: Inbox,
         read_ahead: int,
+        read_ahead_size: int,
         cut: Callable[[], BaseException | None] | None,
     ) -> None:
         self.agen = agen
         self.inbox = inbox
         self.ahead = read_ahead
+        self.size = read_ahead_size
+        self.added = 0  # at least the len() of the items waiting (see _over_size)
         self.cut = cut
         self.items: collections.deque[Any] = collections.deque()
         self.wake = threading.Lock()
@@ -348,10 +367,13 @@ class _Feed:
         self.task = self.inbox.loop.create_task(self._pump())
 
     async def _pump(self) -> None:
-        items = self.items
+        items, step, ahead, size = self.items, self.agen.__anext__, self.ahead, self.size
         try:
             while True:
-                while not self._may_step():
+                # (the first test is _may_step's, inline: this loop runs once per item)
+                while (len(items) >= ahead or size and self.added >= size) and (
+                    not self._may_step()
+                ):
                     self.room.clear()
                     self.paused = True
                     if not self._may_step():
@@ -359,8 +381,12 @@ class _Feed:
                     self.paused = False
                 # Stepped here, on the loop, so that the loop's async-generator hooks see the
                 # generator (and ``shutdown_asyncgens`` can close it at exit).
-                items.append(await self.agen.__anext__())
-                self._wake()
+                item = await step()
+                items.append(item)
+                if size:
+                    self.added += len(item)
+                if self.wanted:
+                    self._wake()
         except StopAsyncIteration:
             pass
         except BaseException as error:  # handed to the consumer, raised after the items
@@ -371,38 +397,44 @@ class _Feed:
 
     def _may_step(self) -> bool:
         # Read ahead, or fetch the one item a waiting consumer wants (and only that one).
-        return len(self.items) < self.ahead or (self.wanted and not self.items)
+        items = self.items
+        if len(items) < self.ahead and not self._over_size():
+            return True
+        return self.wanted and not items
+
+    def _over_size(self) -> bool:
+        if self.size and self.added >= self.size:
+            self.added = sum(map(len, self.items.copy()))  # what waits: the bound made exact
+            return self.added >= self.size
+        return False
 
     def _wake(self) -> None:
         if self.wake.locked():
             with contextlib.suppress(RuntimeError):  # released meanwhile: already awake
                 self.wake.release()
 
-    def _make_room(self) -> None:
+    def make_room(self) -> None:
         if self.paused:
             self.paused = False
             self.inbox.post(self.room.set)
 
-    def take(self) -> Any:
-        """The next item (blocking until there is one), or ``_END``."""
+    def wait_for_items(self) -> None:
+        """Block until an item waits or the generator has ended."""
         items = self.items
-        if items and self.cut is not None and (error := self.cut()) is not None:
-            items.clear()
-            raise error
-        if not items:
-            self.wanted = True
-            try:
-                while not items and not self.ended:
-                    self._make_room()
-                    self.wake.acquire()  # released by the loop after an append, or at the end
-            finally:
-                self.wanted = False
-            if not items:
-                return _END
-        item = items.popleft()
-        if self.ahead and len(items) <= self.ahead // 2:
-            self._make_room()  # the loop paused with a full read-ahead: half of it is gone
-        return item
+        self.wanted = True
+        try:
+            while not items and not self.ended:
+                self.make_room()
+                self.wake.acquire()  # released by the loop after an append, or at the end
+        finally:
+            self.wanted = False
+
+    def half_taken(self) -> bool:
+        """Whether the consumer has taken half of a full read-ahead (asked while paused)."""
+        items = self.items
+        return len(items) <= self.ahead // 2 and (
+            not self.size or sum(map(len, items.copy())) <= self.size // 2
+        )
 
     def raise_error(self) -> None:
         if self.error is not None:

@@ -47,9 +47,12 @@ T = TypeVar("T")
 _live: weakref.WeakSet[SyncHTTPClient] = weakref.WeakSet()
 
 
-# Items a stream's generator may run ahead of a sync consumer: chunks that arrive together
-# cross the thread together. Other iterators (imap) step only when asked, to stay lazy.
-_STREAM_READ_AHEAD = 64
+# What a stream's generator may run ahead of a sync consumer: up to 1,024 chunks, and up to
+# 256 KiB (characters, for text) of them. Chunks that arrive together cross the thread
+# together, and a thread switch per few hundred small chunks costs little per chunk. Other
+# iterators (imap) step only when asked, to stay lazy.
+_STREAM_READ_AHEAD = 1024
+_STREAM_READ_AHEAD_SIZE = 256 * 1024
 
 
 def _blocking(value: Any, owner: Any = None, stream_of: AsyncHTTPClient | None = None) -> Any:
@@ -62,17 +65,18 @@ def _blocking(value: Any, owner: Any = None, stream_of: AsyncHTTPClient | None =
     elif hasattr(value, "__anext__"):
         if stream_of is None:
             return get_portal().iterate(value)
-        return get_portal().iterate(value, _STREAM_READ_AHEAD, partial(_if_closed, stream_of))
+        cut = partial(_if_closed, stream_of._core.transport)
+        return get_portal().iterate(value, _STREAM_READ_AHEAD, cut, _STREAM_READ_AHEAD_SIZE)
     elif inspect.isawaitable(value):
         value = get_portal().call(value)
     facade = _FACADES.get(type(value))
     return value if facade is None else facade(value, owner)
 
 
-def _if_closed(client: AsyncHTTPClient) -> BaseException | None:
+def _if_closed(transport: Transport) -> BaseException | None:
     # Items read ahead are not handed out once the client is closed, as the async stream's
-    # next item would not be.
-    return client_closed() if client.closed else None
+    # next item would not be. (Asked per item: the transport's flag is the shortest way.)
+    return client_closed() if transport.closed else None
 
 
 _ASYNC_NAMES = re.compile(

@@ -333,6 +333,51 @@ def test_iterate_with_read_ahead_runs_ahead_a_bounded_way() -> None:
     assert steps.closed.is_set()
 
 
+class _Sized(_Steps):
+    """Steps of ``n`` items of ``size`` bytes each."""
+
+    def __init__(self, n: int, size: int) -> None:
+        super().__init__(n)
+        self.size = size
+
+    async def sized(self) -> AsyncIterator[bytes]:
+        async for i in self.run():
+            yield bytes([i % 256]) * self.size
+
+
+@pytest.mark.parametrize(
+    ("item_size", "most_ahead"),
+    [(100, 10), (40_000, 1)],  # small items: ~10 fit in 1000 bytes; large ones: one at a time
+)
+def test_iterate_read_ahead_is_bounded_by_the_items_size_too(
+    item_size: int, most_ahead: int
+) -> None:
+    steps = _Sized(300, item_size)
+    items = get_portal().iterate(steps.sized(), read_ahead=1024, read_ahead_size=1000)
+    assert next(items) == bytes([0]) * item_size
+    time.sleep(0.2)  # the loop may run ahead: only as far as 1000 bytes (and one item more)
+    assert most_ahead <= steps.stepped <= 1 + most_ahead + 1
+    rest = list(items)  # taking them lets it go on, half a read-ahead at a time
+    assert rest == [bytes([i % 256]) * item_size for i in range(1, 300)]
+    assert steps.closed.is_set()
+
+
+def test_iterate_sized_read_ahead_goes_on_after_half_is_taken() -> None:
+    steps = _Sized(300, 100)
+    items = get_portal().iterate(steps.sized(), read_ahead=1024, read_ahead_size=1000)
+    assert next(items) == bytes([0]) * 100
+    time.sleep(0.1)
+    paused_at = steps.stepped
+    taken = [next(items) for _ in range(6)]  # more than half of the ~10 waiting
+    assert taken == [bytes([i]) * 100 for i in range(1, 7)]
+    deadline = time.monotonic() + 5
+    while steps.stepped == paused_at and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert steps.stepped > paused_at  # it went on without the consumer waiting
+    assert steps.stepped <= 1 + 6 + 11  # and stopped again at the size bound
+    items.close()  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("read_ahead", [0, 64])
 def test_iterate_left_early_closes_the_generator(read_ahead: int) -> None:
     steps = _Steps(1000)
