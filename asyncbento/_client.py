@@ -30,7 +30,7 @@ from yarl import URL
 
 from ._batch import Inputs, in_order, make_window, run_batch
 from ._body import Body, build_body
-from ._codec import Reader, error_from_answer, raise_named, read_json
+from ._codec import Reader, raise_named, read_json
 from ._config import (
     DEFAULT_LIMITS,
     DEFAULT_RETRY,
@@ -41,7 +41,7 @@ from ._config import (
     TimeoutLike,
     _NotGiven,
 )
-from ._core import _Core, _Options
+from ._core import _Core, _Options, attempt_once
 from ._endpoints import (
     AsyncEndpointMethod,
     DeferredCall,
@@ -511,7 +511,7 @@ class AsyncHTTPClient:
 
     # ----------------------------------------------------------------- requests
 
-    async def _open(
+    def _open(
         self,
         verb: str,
         url: URL,
@@ -520,37 +520,24 @@ class AsyncHTTPClient:
         resend_safe: bool = True,
         body: Body | None = None,
         params: Mapping[str, str] | None = None,
-    ) -> aiohttp.ClientResponse:
-        """Send a request under the retry policy; return a 2xx response with headers read.
+    ) -> Awaitable[aiohttp.ClientResponse]:
+        """Send a request under the retry policy; gives a 2xx response with headers read.
 
         Error statuses raise their typed exception. The caller must ``finish`` the response.
+        (A plain function returning what to await: one coroutine less per call.)
         """
         transport = self._core.transport
         options = self._options
         timeout = options.stream_timeout if stream else options.call_timeout
         start_within = options.timeout.total if stream else None  # a stream's answer must start
         headers = request_headers(options.headers, None if body is None else body.headers)
-
-        async def attempt() -> aiohttp.ClientResponse:
-            response = await transport.start(
-                verb,
-                url,
-                timeout=timeout,
-                data=None if body is None else body.payload(),
-                headers=headers,
-                params=params,
-                start_within=start_within,
-            )
-            if response.status < 400:
-                return response
-            try:
-                data = await transport.read_error_body(response)
-            finally:
-                transport.finish(response)
-            raise error_from_answer(response.status, response.reason or "", data, response.headers)
-
+        # A partial, not a closure: two small objects per call rather than ten (a function
+        # and a cell per variable), which the garbage collector walks while calls are in flight.
+        attempt = partial(
+            attempt_once, transport, verb, url, timeout, body, headers, params, start_within
+        )
         policy = options.retry if body is None or body.rewindable else None
-        return await run_attempts(self._core, verb, url, params, policy, resend_safe, attempt)
+        return run_attempts(self._core, verb, url, params, policy, resend_safe, attempt)
 
     async def _exchange(
         self,

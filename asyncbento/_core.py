@@ -4,6 +4,8 @@
 the service's endpoints once set up, the download directory (and reading an answer as an
 endpoint's output, which may save a file there). ``_Options`` belongs to one
 client or view: its timeout (with the aiohttp timeouts made once), retry policy and headers.
+``attempt_once`` is one attempt of an endpoint's request with that state, as the retry loop
+calls it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,19 @@ import asyncio
 import os
 import pathlib
 import tempfile
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from yarl import URL
 
-from ._codec import decode_body
+from ._codec import decode_body, error_from_answer
 from ._config import DEFAULT_TOTAL, RetryPolicy, Timeout, TimeoutLike
 from ._schema import Endpoint, OutputKind
 from ._transport import Transport
+
+if TYPE_CHECKING:
+    from ._body import Body
 
 
 class _Options:
@@ -111,3 +118,33 @@ class _Core:
             return False
         self._download_dir = made
         return True
+
+
+async def attempt_once(
+    transport: Transport,
+    verb: str,
+    url: URL,
+    timeout: aiohttp.ClientTimeout,
+    body: Body | None,
+    headers: Mapping[str, str] | None,
+    params: Mapping[str, str] | None,
+    start_within: float | None,
+) -> aiohttp.ClientResponse:
+    """One attempt of an endpoint's request: a 2xx response with its headers read (the caller
+    must ``finish`` it), or the typed error the answer's status and body make."""
+    response = await transport.start(
+        verb,
+        url,
+        timeout=timeout,
+        data=None if body is None else body.payload(),
+        headers=headers,
+        params=params,
+        start_within=start_within,
+    )
+    if response.status < 400:
+        return response
+    try:
+        data = await transport.read_error_body(response)
+    finally:
+        transport.finish(response)
+    raise error_from_answer(response.status, response.reason or "", data, response.headers)

@@ -79,7 +79,7 @@ class CallTracer(Protocol):
     ) -> Awaitable[A]: ...
 
 
-async def run_attempts(
+def run_attempts(
     core: Any,
     method: str,
     url: URL,
@@ -87,19 +87,22 @@ async def run_attempts(
     policy: RetryPolicy | None,
     resend_safe: bool,
     attempt: Callable[[], Awaitable[A]],
-) -> A:
+) -> Awaitable[A]:
     """``attempt`` under ``policy`` (a wait between attempts ends when the client closes),
-    inside the call's span when spans are on: the one way every request is sent."""
+    inside the call's span when spans are on: the one way every request is sent.
+
+    A plain function that returns what to await: no coroutine of its own on the hot path.
+    """
     pause = core.transport.pause
     tracer = registry.call_tracer
     if tracer is None:  # the hot path: no span, nothing built for one
-        return await call_with_retry(
+        return call_with_retry(
             policy, attempt, resend_safe=resend_safe, target=(method, url), pause=pause
         )
     retry: Callable[[Callable[[], Awaitable[A]]], Awaitable[A]] = partial(
         call_with_retry, policy, resend_safe=resend_safe, target=(method, url), pause=pause
     )
-    return await tracer(core, method, url, params, attempt, retry)
+    return tracer(core, method, url, params, attempt, retry)
 
 
 class _Registry:
