@@ -18,7 +18,6 @@ import inspect
 import re
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from functools import partial
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -35,7 +34,7 @@ from ._endpoints import AsyncEndpointMethod, bind_attributes, resolve
 from ._portal import get_portal, on_fork_in_child, on_shutdown
 from ._schema import Endpoint
 from ._tasks import AsyncTask
-from ._transport import Transport, client_closed
+from ._transport import Transport
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -65,18 +64,14 @@ def _blocking(value: Any, owner: Any = None, stream_of: AsyncHTTPClient | None =
     elif hasattr(value, "__anext__"):
         if stream_of is None:
             return get_portal().iterate(value)
-        cut = partial(_if_closed, stream_of._core.transport)
-        return get_portal().iterate(value, _STREAM_READ_AHEAD, cut, _STREAM_READ_AHEAD_SIZE)
+        # Items read ahead are not handed out once the client is closed, as the async
+        # stream's next item would not be: the transport is the stream's cut.
+        transport = stream_of._core.transport
+        return get_portal().iterate(value, _STREAM_READ_AHEAD, transport, _STREAM_READ_AHEAD_SIZE)
     elif inspect.isawaitable(value):
         value = get_portal().call(value)
     facade = _FACADES.get(type(value))
     return value if facade is None else facade(value, owner)
-
-
-def _if_closed(transport: Transport) -> BaseException | None:
-    # Items read ahead are not handed out once the client is closed, as the async stream's
-    # next item would not be. (Asked per item: the transport's flag is the shortest way.)
-    return client_closed() if transport.closed else None
 
 
 _ASYNC_NAMES = re.compile(

@@ -385,6 +385,10 @@ class Transport:
             slots.release()
             raise
 
+    def closed_error(self) -> ClientClosed:
+        """The error for work on this transport once it is closed."""
+        return client_closed()
+
     async def guard(self, reading: Awaitable[T]) -> T:
         """Await ``reading`` (of an answer); once the client is closed, it raises
         :class:`~asyncbento.exceptions.ClientClosed` instead of what the cut connection gives."""

@@ -9,7 +9,7 @@ import asyncio
 import contextvars
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -43,6 +43,15 @@ class LoopThread:
         self.loop.close()
 
 
+def run_threads(target: Callable[..., None], *argument_lists: tuple[Any, ...]) -> None:
+    """Run ``target(*arguments)`` on one thread per argument list, and wait for them all."""
+    threads = [threading.Thread(target=target, args=arguments) for arguments in argument_lists]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 @pytest.fixture
 def loop_thread() -> Iterator[LoopThread]:
     running = LoopThread()
@@ -62,11 +71,7 @@ def test_posts_from_many_threads_all_run_in_each_posters_order(loop_thread: Loop
         for index in range(500):
             loop_thread.inbox.post(lambda index=index: record(number, index))
 
-    threads = [threading.Thread(target=poster, args=(number,)) for number in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(poster, *[(number,) for number in range(8)])
     loop_thread.settle()
     assert len(ran) == 8 * 500
     for number in range(8):
@@ -85,11 +90,7 @@ def test_a_callback_runs_in_a_copy_of_its_posters_context(loop_thread: LoopThrea
         loop_thread.settle()
         seen[name + " after"] = caller_name.get()
 
-    threads = [threading.Thread(target=poster, args=(f"t{i}",)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(poster, *[(f"t{i}",) for i in range(4)])
     assert seen == {f"t{i}": f"t{i}" for i in range(4)} | {f"t{i} after": f"t{i}" for i in range(4)}
 
 
@@ -164,11 +165,7 @@ def test_a_loop_that_watches_no_descriptors_is_woken_by_call_soon_threadsafe() -
             for index in range(200):
                 running.inbox.post(lambda index=index: ran.append(index))
 
-        threads = [threading.Thread(target=poster) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_threads(poster, (), (), (), ())
         running.settle()
         assert sorted(ran) == sorted(list(range(200)) * 4)
     finally:
@@ -199,9 +196,5 @@ def test_no_wake_up_is_lost_when_threads_post_and_wait_in_turn(loop_thread: Loop
                 stuck.append(number)
                 return
 
-    threads = [threading.Thread(target=caller, args=(number,)) for number in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(caller, *[(number,) for number in range(8)])
     assert stuck == []
