@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
-import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -320,10 +319,12 @@ class _Feed:
     Items go into a deque (safe between one appending and one popping thread). The loop steps
     the generator while the consumer wants an item, or while fewer than ``read_ahead`` items
     (and, if set, less than ``read_ahead_size`` of their ``len()``) wait; otherwise it pauses on
-    ``room`` until the consumer has taken half of them. The consumer blocks on ``wake`` only
-    when the deque is empty, and the loop releases it only then, so a burst of items costs one
-    wake-up. Each side sets its own flag (``wanted``, ``paused``) before it reads the other's,
-    so neither can sleep while the other waits for it.
+    ``room`` until the consumer has taken half of them. The consumer sleeps on ``wake`` (an
+    eventfd of the feed's own) only when the deque is empty; the loop wakes it once it has
+    appended what there is to append for now (a callback scheduled after the first append),
+    so a burst of items costs one wake-up and an item that comes alone is handed over at
+    once. Each side sets its own flag (``wanted``, ``paused``) before it reads the other's, so
+    neither can sleep while the other waits for it.
 
     Sizes cost nothing per item on the consumer's side: the loop adds up what it appends
     (``added``, an upper bound of what waits) and sums the waiting items' sizes only once that
@@ -344,6 +345,7 @@ class _Feed:
         "size",
         "task",
         "wake",
+        "waking",
         "wanted",
     )
 
@@ -362,8 +364,8 @@ class _Feed:
         self.added = 0  # at least the len() of the items waiting (see _over_size)
         self.cut = cut
         self.items: collections.deque[Any] = collections.deque()
-        self.wake = threading.Lock()
-        self.wake.acquire()
+        self.wake = Waker()  # the feed's own: a wake-up left over is never another's
+        self.waking = False  # a wake-up is scheduled on the loop
         self.room = asyncio.Event()
         self.paused = False
         self.wanted = False
@@ -393,15 +395,19 @@ class _Feed:
                 items.append(item)
                 if size:
                     self.added += len(item)
-                if self.wanted:
-                    self._wake()
+                if self.wanted and not self.waking:
+                    # Woken once the loop has nothing more to append right now (the next
+                    # network read, or a full read-ahead), not per item: a consumer woken at
+                    # once would take one item, wait again, and cost two thread switches each.
+                    self.waking = True
+                    self.inbox.loop.call_soon(self._wake)
         except StopAsyncIteration:
             pass
         except BaseException as error:  # handed to the consumer, raised after the items
             self.error = error
         finally:
             self.ended = True
-            self._wake()
+            self.wake.wake()
 
     def _may_step(self) -> bool:
         # Read ahead, or fetch the one item a waiting consumer wants (and only that one).
@@ -417,9 +423,8 @@ class _Feed:
         return False
 
     def _wake(self) -> None:
-        if self.wake.locked():
-            with contextlib.suppress(RuntimeError):  # released meanwhile: already awake
-                self.wake.release()
+        self.waking = False
+        self.wake.wake()
 
     def make_room(self) -> None:
         if self.paused:
@@ -433,7 +438,7 @@ class _Feed:
         try:
             while not items and not self.ended:
                 self.make_room()
-                self.wake.acquire()  # released by the loop after an append, or at the end
+                self.wake.wait()  # woken by the loop after an append, or at the end
         finally:
             self.wanted = False
 

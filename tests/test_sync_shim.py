@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextvars
+import gc
 import inspect
 import os
 import signal
@@ -376,6 +377,40 @@ def test_iterate_sized_read_ahead_goes_on_after_half_is_taken() -> None:
     assert steps.stepped > paused_at  # it went on without the consumer waiting
     assert steps.stepped <= 1 + 6 + 11  # and stopped again at the size bound
     items.close()  # type: ignore[attr-defined]
+
+
+def test_items_that_come_one_at_a_time_are_handed_over_at_once() -> None:
+    """With a large read-ahead, an item that comes alone still wakes the waiting consumer
+    (once the loop has nothing more to append), not when the read-ahead fills."""
+
+    async def slow() -> AsyncIterator[float]:
+        for _ in range(6):
+            await asyncio.sleep(0.05)
+            yield time.monotonic()
+
+    delays = [time.monotonic() - made for made in get_portal().iterate(slow(), 1024)]
+    assert len(delays) == 6
+    assert max(delays) < 0.04, delays  # each came 50 ms apart: none waited for the next
+
+
+def test_streams_leave_no_file_descriptor_behind() -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def few() -> AsyncIterator[int]:
+        for i in range(3):
+            await asyncio.sleep(0)
+            yield i
+
+    portal = get_portal()
+    assert list(portal.iterate(few(), 1024)) == [0, 1, 2]
+    before = open_fds()
+    for _ in range(200):
+        assert list(portal.iterate(few(), 1024)) == [0, 1, 2]
+        for _item in portal.iterate(few(), 1024):  # left early
+            break
+    gc.collect()
+    assert open_fds() <= before + 2
 
 
 @pytest.mark.parametrize("read_ahead", [0, 64])
