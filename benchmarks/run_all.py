@@ -413,6 +413,8 @@ def case_shim(spec: dict[str, Any]) -> dict[str, Any]:
     from asyncbento import SyncHTTPClient
     from asyncbento._portal import get_portal
 
+    if spec.get("free") and hasattr(os, "sched_setaffinity"):  # before the loop's thread starts
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
     block, pairs = spec["block"], spec["pairs"]
     portal = get_portal()
     sync_costs, async_costs, differences = [], [], []
@@ -458,6 +460,22 @@ def case_shim(spec: dict[str, Any]) -> dict[str, Any]:
         "block": block,
         "portal_round_trip_us": (time.process_time() - started) / trips * 1e6,
     }
+
+
+def _shim_free_lines(results: dict[str, Any]) -> list[str]:
+    """The shim's cost with the process free to use every CPU, when it was measured."""
+    free = results.get("shim_free")
+    if not free:
+        return []
+    low, high = free["shim_us_quartiles"]
+    return [
+        "",
+        "The process above is pinned to CPU 1, so the calling thread and the loop's thread take",
+        "turns on one CPU. Free to run on any CPU (`benchmarks/shim_cost.py --free`), they may",
+        "sit on two, and each hand-off is then a wake-up across CPUs (on a VM, an interrupt",
+        f"between virtual CPUs): the difference is **{free['shim_us']:.1f} µs CPU** "
+        f"({low:.0f} to {high:.0f}), the empty round trip {free['portal_round_trip_us']:.1f} µs.",
+    ]
 
 
 def _quartiles(results: dict[str, Any]) -> str:
@@ -992,6 +1010,11 @@ def measure_all(quick: bool) -> dict[str, Any]:
 
         results["shim"] = runner.case({"kind": "shim", "url": url, **settings["shim"]})
         print("shim", _short(results["shim"]), flush=True)
+        if TWO_CPUS:
+            results["shim_free"] = runner.case(
+                {"kind": "shim", "url": url, "free": True, **settings["shim"]}
+            )
+            print("shim, threads free", _short(results["shim_free"]), flush=True)
         results["sync_pair"] = runner.case(
             {"kind": "sync_pair", "url": url, **settings["sync_pair"]}
         )
@@ -1383,6 +1406,7 @@ def render(results: dict[str, Any]) -> tuple[str, list[str]]:
         f"| **{_get(results, 'shim', 'shim_us'):.1f} µs CPU** "
         f"({_quartiles(results)}) "
         f"| {_get(results, 'shim', 'portal_round_trip_us'):.1f} µs CPU |",
+        *_shim_free_lines(results),
         "",
         "## Sequential calls, paired",
         "",

@@ -1,6 +1,6 @@
 """The sync client's own cost per call: sync calls vs async calls, same client, same server.
 
-    python benchmarks/shim_cost.py [--block 50] [--pairs 300]
+    python benchmarks/shim_cost.py [--block 50] [--pairs 300] [--free]
 
 Against the stand-in server (CPU 0), this process (CPU 1) makes a block of ``--block``
 sequential calls through a ``SyncHTTPClient``, then a block through its async client on the
@@ -8,6 +8,11 @@ same loop, ``--pairs`` times, each pair in turned order; the median of the per-p
 differences in CPU time per call is what the sync facade adds. Pairing blocks a few tens of
 milliseconds apart removes the drift of the machine's speed, which rounds of seconds do
 not. The same measurement is part of ``run_all.py``.
+
+``--free`` leaves this process free to run on any CPU (the server's too) instead of CPU 1
+alone: the calling thread and the loop's thread may then run on different CPUs, and a hand-off
+becomes a cross-CPU wake-up, whose price depends on the machine (on a VM, an interrupt
+between virtual CPUs).
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument("--pairs", type=int, default=300)
+    parser.add_argument("--free", action="store_true", help="do not pin this process to CPU 1")
     args = parser.parse_args()
 
     from run_all import case_shim, standin
 
-    with standin(pin_self=True) as url:
+    with standin(pin_self=not args.free) as url:
         result = case_shim({"url": url, "block": args.block, "pairs": args.pairs})
     print(
         f"sync call: {result['sync_cpu_us']:.0f} µs CPU; "
