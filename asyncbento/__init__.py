@@ -13,7 +13,7 @@ aiohttp, without the BentoML framework::
 from . import exceptions
 from ._client import AsyncHTTPClient
 from ._config import NOT_GIVEN, Limits, RetryPolicy, Timeout
-from ._endpoints import AsyncEndpointMethod
+from ._endpoints import AsyncEndpointMethod, NotAnEndpoint
 from ._limiter import Adaptive
 from ._response import Response
 from ._schema import Endpoint
@@ -32,6 +32,7 @@ __all__ = [
     "BentoMLException",
     "Endpoint",
     "Limits",
+    "NotAnEndpoint",
     "Response",
     "ResultStatus",
     "RetryPolicy",

@@ -190,6 +190,15 @@ async def resolve_after_setup(client: EndpointClient, endpoint: object) -> Async
 # ----------------------------------------------------------------------------- before set-up
 
 
+class NotAnEndpoint:
+    """What a generated (typed) client's unknown attribute is to a type checker: nothing to
+    call, await or submit, so that a misspelt endpoint name is a type error (``"NotAnEndpoint"
+    not callable``) rather than ``Any``. Never made at run time, where such a name raises
+    :class:`~asyncbento.exceptions.EndpointNotFound`."""
+
+    __slots__ = ()
+
+
 class DeferredEndpoint:
     """An endpoint asked for by name before the client was set up."""
 

@@ -132,10 +132,10 @@ def _imports(needs: set[str]) -> str:
     typing = {n for n in _TYPING_NAMES if n in needs}
     if "FileInput" in needs:
         typing.add("IO")
-    if needs & {"FileInput", "Image", "npt"}:
-        typing.add("TYPE_CHECKING")
+    typing.add("TYPE_CHECKING")  # the clients' __getattr__ for type checkers
     stdlib.append(f"from typing import {_sorted_names(typing)}")
-    ours = {"AsyncHTTPClient", "SyncHTTPClient"} | (needs & {"ResultStatus", "ServerSentEvent"})
+    ours = {"AsyncHTTPClient", "NotAnEndpoint", "SyncHTTPClient"}
+    ours |= needs & {"ResultStatus", "ServerSentEvent"}
     blocks = ["\n".join(stdlib), f"from asyncbento import {_sorted_names(ours)}"]
     if "NotRequired" in needs:
         blocks.append(
@@ -200,6 +200,12 @@ def _clients(
     untyped = [f"    # {n!r}: untyped, reached with client.call({n!r}, ...)" for n in skipped]
     async_doc = docstring(f"The async client of ``{service}``, with typed endpoints.")
     sync_doc = docstring(f"The sync client of ``{service}``, with typed endpoints.")
+    unknown = [
+        "",
+        "    if TYPE_CHECKING:  # a name that is none of the endpoints above: a type error",
+        "",
+        "        def __getattr__(self, name: str) -> NotAnEndpoint: ...",
+    ]
     return "\n".join(
         [
             f"class {async_name}(AsyncHTTPClient):",
@@ -209,6 +215,7 @@ def _clients(
             "",
             *async_lines,
             *untyped,
+            *unknown,
             "",
             "",
             f"class {sync_name}(SyncHTTPClient):",
@@ -218,5 +225,6 @@ def _clients(
             "",
             *sync_lines,
             *untyped,
+            *unknown,
         ]
     )

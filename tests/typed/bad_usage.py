@@ -16,6 +16,8 @@ async def misuse_async(url: str) -> None:
         await client.shout(text="x")  # error: Unexpected keyword argument "text"
         text: str = await client.add(1)  # error: Incompatible types in assignment
         task = await client.slow_square.submit(x="3")  # error: Argument "x" to "submit"
+        await client.summarise(text="x")  # error: "NotAnEndpoint" not callable
+        await client.slow_sqare.submit(x=3)  # error: "NotAnEndpoint" has no attribute "submit"
         print(text, task)
 
 
@@ -26,4 +28,5 @@ def misuse_sync(url: str) -> None:
         client.stats()  # error: Missing positional argument "numbers"
         client.make_params(params={"width": 2})  # error: "MakeParamsSyncEndpoint" has incompatible
         number: int = client.stream_sync()  # error: Incompatible types in assignment
+        client.stream_synk()  # error: "NotAnEndpoint" not callable
         print(number)
