@@ -50,14 +50,48 @@ async def _unframed(content: aiohttp.StreamReader) -> tuple[bytes, bool]:
     return data, bool(data)
 
 
-async def _rest_of_chunk(content: aiohttp.StreamReader, start: bytes) -> bytes:
-    """A chunk whose start has been read but not its end (it was cut across network reads)."""
-    pieces = [start]
+async def _rest_of_chunk(content: aiohttp.StreamReader, pieces: list[bytes]) -> bytes:
+    """A chunk whose start (``pieces``) has been read but not its end (it was cut across
+    network reads). ``pieces`` holds what has come of it if the connection breaks meanwhile."""
     while True:
         data, chunk_ends = await content.readchunk()
         pieces.append(data)
         if chunk_ends or not data:
             return b"".join(pieces)
+
+
+async def _received_before_the_break(
+    content: aiohttp.StreamReader, started: list[bytes] | None
+) -> list[bytes]:
+    """The chunks that came before the connection broke, not yet handed out: aiohttp raises
+    the failure before it gives what it has buffered, so they are read here with the failure
+    set aside (``started``: the beginning of a chunk being read). A chunk the break cut short
+    comes last, as it is.
+
+    This reads three private attributes of aiohttp's ``StreamReader`` (there is no public way);
+    where they are missing, only ``started`` is recovered.
+    """
+    pieces, partial = [], list(started or [])
+    failure = content.exception()
+    if failure is not None and all(
+        hasattr(content, name) for name in ("_exception", "_buffer", "_http_chunk_splits")
+    ):
+        content._exception = None
+        try:
+            # readchunk returns at once while bytes or chunk ends are buffered, and each call
+            # takes some of them, so this ends.
+            while content._buffer or content._http_chunk_splits:
+                data, chunk_ends = await content.readchunk()
+                partial.append(data)
+                if chunk_ends:
+                    if chunk := b"".join(partial):
+                        pieces.append(chunk)
+                    partial = []
+        finally:
+            content._exception = failure
+    if rest := b"".join(partial):
+        pieces.append(rest)
+    return pieces
 
 
 async def stream_items(
@@ -81,14 +115,23 @@ async def stream_items(
         while True:
             if transport.closed:
                 raise client_closed()
+            started: list[bytes] | None = None
             try:  # the chunk reader inline: one coroutine less per item on this hot path
                 chunk, chunk_ends = await read()
                 if not chunk_ends and chunk:
-                    chunk = await _rest_of_chunk(content, chunk)
+                    started = [chunk]
+                    chunk = await _rest_of_chunk(content, started)
             except TRANSPORT_FAILURES as exc:
                 if transport.closed:  # the connection went with the client
                     raise client_closed() from exc
-                raise translate_error(exc, answer_started=True) from exc
+                failure = translate_error(exc, answer_started=True)
+                # What came before the break is handed out first, as a blocking reader would.
+                for chunk in await _received_before_the_break(content, started):
+                    if decoder is None:
+                        yield chunk
+                    elif piece := decoder.feed(chunk):
+                        yield piece
+                raise failure from exc
             if not chunk:
                 if chunk_ends:
                     continue  # a chunk end with no bytes left over: nothing to yield

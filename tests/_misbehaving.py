@@ -154,11 +154,13 @@ def chunks(
     content_type: str = "text/event-stream; charset=utf-8",
     headers: dict[str, str] | None = None,
     one_write: bool = False,
+    cut_short: bytes = b"",
 ) -> Behaviour:
     """A chunked body; ``then`` is "end" (proper 0-chunk), "close" or "reset" (cut short).
 
-    ``one_write``: the head, every chunk and the end go out in a single write (so that the
-    client's first network read brings them all).
+    ``one_write``: the head, every chunk and the end (or, cut short, a last chunk's first
+    bytes ``cut_short``, announced twice as long, and the drop) go out in a single write, so
+    that the client's first network read brings them all.
     """
 
     async def run(request: Request, writer: asyncio.StreamWriter) -> bool:
@@ -167,9 +169,16 @@ def chunks(
         )
         if one_write:
             framed = b"".join(f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in parts)
-            writer.write(head + framed + b"0\r\n\r\n")
+            if then == "end":
+                writer.write(head + framed + b"0\r\n\r\n")
+                await writer.drain()
+                return True
+            writer.write(head + framed + f"{2 * len(cut_short):x}\r\n".encode() + cut_short)
             await writer.drain()
-            return True
+            if then == "reset":
+                return await reset()(request, writer)
+            writer.close()
+            return False
         writer.write(head)
         for part in parts:
             writer.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")

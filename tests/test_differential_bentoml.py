@@ -32,6 +32,7 @@ with warnings.catch_warnings():  # BentoML's own imports warn about their depend
     BentoSyncClient = bentoml.SyncHTTPClient
     BentoAsyncClient = bentoml.AsyncHTTPClient
 np = pytest.importorskip("numpy")
+httpx = pytest.importorskip("httpx")  # BentoML's clients raise its transport errors
 Image = pytest.importorskip("PIL.Image")
 
 # (endpoint, a function of a scratch folder giving the call's (args, kwargs))
@@ -405,6 +406,31 @@ async def test_chunks_in_one_write_match_bentoml() -> None:
         for kind in ("async", "sync"):
             async with opened_client(kind, server.url) as ours:
                 assert [item async for item in ours.stream(data={})] == theirs, kind
+
+
+@pytest.mark.parametrize("then", ["close", "reset"])
+async def test_a_stream_cut_off_hands_out_what_came_like_bentoml(then: str) -> None:
+    """Chunks, a chunk's first half and the drop in one network read: BentoML's sync client
+    yields every chunk, then the half, then raises; so does asyncbento, with ConnectionLost
+    (aiohttp, which raises the failure before what it has buffered, used to lose them)."""
+    parts = [f"tok{i}\n".encode() for i in range(5)]
+    with MisbehavingServer() as server:
+        server.default("/stream", chunks(parts, one_write=True, then=then, cut_short=b"part"))
+        theirs: list[str] = []
+        with BentoSyncClient(server.url) as their_sync:
+            with pytest.raises(httpx.HTTPError):
+                for item in their_sync.stream(data={}):
+                    theirs.append(item)
+        _drop_downloads(their_sync)
+        assert theirs == [part.decode() for part in parts] + ["part"]
+        for kind in ("async", "sync"):
+            async with opened_client(kind, server.url) as ours:
+                for _ in range(3):  # every time, not when the read happened to come first
+                    received = []
+                    with pytest.raises(asyncbento.exceptions.ConnectionLost):
+                        async for item in ours.stream(data={}):
+                            received.append(item)
+                    assert received == theirs, kind
 
 
 @pytest.mark.parametrize("leave", ["close", "drop"])

@@ -98,8 +98,8 @@ async def test_truncated_body_is_not_retried(client: Any, misbehaving: Misbehavi
 async def test_stream_dropped_midway_raises_after_its_items(
     client: Any, misbehaving: MisbehavingServer, then: str
 ) -> None:
-    # The drop comes 0.2 s after the last chunk: aiohttp discards what it has buffered but not
-    # handed out once the connection is lost, so only items read before the drop are seen.
+    # The drop comes 0.2 s after the last chunk (chunks that come with the drop, in one read:
+    # test_differential_bentoml.py, test_a_stream_cut_off_hands_out_what_came_like_bentoml).
     misbehaving.default("/stream", chunks([b"tok0\n", b"tok1\n"], delay=0.2, then=then))
     received = []
     with pytest.raises(exc.ConnectionLost):
