@@ -212,7 +212,8 @@ class Portal:
         inbox.post(loop.stop)
         thread.join(_SHUTDOWN_TIMEOUT)
         if not thread.is_alive():
-            inbox.close()
+            # The inbox's descriptor stays open until the process ends: a daemon thread may
+            # still be posting, and must not write to a number that a new file could reuse.
             loop.close()
 
 
