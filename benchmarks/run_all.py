@@ -462,6 +462,28 @@ def case_shim(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _stream_pair_lines(results: dict[str, Any]) -> list[str]:
+    """The streams sent at once, paired in one process (the two raw-loop targets)."""
+    pair = results.get("stream_pair")
+    if not pair:
+        return []
+    rate = {name: pair[f"{name}_items_per_s"] for name in ("raw", "asyncbento", "asyncbento-sync")}
+    return [
+        "",
+        "The same streams sent at once, through the raw loop and asyncbento's two clients in",
+        f"rotating rounds in one process ({pair['rounds']} rounds of "
+        f"{pair['streams_per_round']} streams each), so that the ratios to the raw loop are",
+        "free of the process-to-process noise of the table (the two raw-loop targets are judged",
+        "on them):",
+        "",
+        "| raw loop | asyncbento | asyncbento sync | asyncbento ÷ raw | asyncbento sync ÷ raw |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+        f"| {rate['raw']:,.0f} items/s | {rate['asyncbento']:,.0f} items/s "
+        f"| {rate['asyncbento-sync']:,.0f} items/s | **{pair['async_ratio']:.2f}x** "
+        f"| **{pair['sync_ratio']:.2f}x** |",
+    ]
+
+
 def _shim_free_lines(results: dict[str, Any]) -> list[str]:
     """The shim's cost with the process free to use every CPU, when it was measured."""
     free = results.get("shim_free")
@@ -567,6 +589,34 @@ def case_sync_pair(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def case_stream_pair(spec: dict[str, Any]) -> dict[str, Any]:
+    """Streams sent at once through the raw loop, asyncbento's async client and its sync
+    client, in rotating rounds in one process (the stream table's runs are separate
+    processes, whose speeds differ by ±20 % here). Each round runs ``case_stream`` for each
+    client (its own session or client, 3 streams of warm-up, then ``n`` streams); reported:
+    the median items/s of each and the medians of the per-round ratios to the raw loop."""
+    names = ["raw", "asyncbento", "asyncbento-sync"]
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(spec["rounds"]):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            one = {"client": name, "url": spec["url"], "n": spec["n"], "cap_s": spec["cap_s"]}
+            outcome = case_stream(one)
+            assert outcome["items_per_stream"] == CHUNKS_PER_STREAM, (name, outcome)
+            rates[name].append(outcome["items_per_s"])
+
+    def ratio(top: str) -> float:
+        return statistics.median(a / b for a, b in zip(rates[top], rates["raw"], strict=True))
+
+    return {
+        "rounds": spec["rounds"],
+        "streams_per_round": spec["n"],
+        **{f"{name}_items_per_s": statistics.median(rates[name]) for name in names},
+        "async_ratio": ratio("asyncbento"),
+        "sync_ratio": ratio("asyncbento-sync"),
+    }
+
+
 def case_check(spec: dict[str, Any]) -> dict[str, Any]:
     """Conformance: every client gets the same answers from the stand-in on every route."""
     import bentoml
@@ -629,6 +679,7 @@ CASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "large": case_large,
     "shim": case_shim,
     "sync_pair": case_sync_pair,
+    "stream_pair": case_stream_pair,
     "check": case_check,
 }
 
@@ -825,6 +876,7 @@ def plan(quick: bool) -> dict[str, Any]:
         "large": {"n": count(80), "cap_s": 2.0 if quick else 4.0},
         "shim": {"block": 50, "pairs": 100 if quick else 300},
         "sync_pair": {"n": 500 if quick else 1000, "rounds": 5 if quick else 9},
+        "stream_pair": {"n": 40 if quick else 80, "rounds": 5 if quick else 9, "cap_s": 8},
         "process_runs": 5 if quick else 9,
     }
 
@@ -1019,6 +1071,10 @@ def measure_all(quick: bool) -> dict[str, Any]:
             {"kind": "sync_pair", "url": url, **settings["sync_pair"]}
         )
         print("sync pair", _short(results["sync_pair"]), flush=True)
+        results["stream_pair"] = runner.case(
+            {"kind": "stream_pair", "url": url, **settings["stream_pair"]}
+        )
+        print("stream pair", _short(results["stream_pair"]), flush=True)
 
         timer = (
             "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
@@ -1187,18 +1243,21 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float, float, str, str]]
             "asyncbento ÷ BentoML, items/s",
         ),
         (
+            # Against the floor, a margin of 20 %: judged on rounds paired in one process
+            # (the section below the stream table), as the table's separate processes differ
+            # by as much as the margin.
             "1,000-chunk stream sent at once, async client: >= 0.8x a raw aiohttp loop's items/s",
-            items["asyncbento"] / items["raw"],
+            _get(results, "stream_pair", "async_ratio"),
             0.8,
             ">=",
-            "asyncbento ÷ raw per-chunk loop, items/s",
+            "asyncbento ÷ raw per-chunk loop, items/s, paired rounds",
         ),
         (
             "1,000-chunk stream sent at once, sync client: >= 0.8x a raw aiohttp loop's items/s",
-            items["asyncbento-sync"] / items["raw"],
+            _get(results, "stream_pair", "sync_ratio"),
             0.8,
             ">=",
-            "asyncbento sync ÷ raw per-chunk loop, items/s",
+            "asyncbento sync ÷ raw per-chunk loop, items/s, paired rounds",
         ),
         (
             # Embeddings: the shape whose parse costs match the issue's baseline (msgspec about
@@ -1357,6 +1416,7 @@ def render(results: dict[str, Any]) -> tuple[str, list[str]]:
             if (run := results.get("stream_run"))
             else []
         ),
+        *_stream_pair_lines(results),
         "",
         "## Large answers",
         "",
