@@ -131,6 +131,7 @@ class Portal:
         read_ahead: int = 0,
         cut: Cut | None = None,
         read_ahead_size: int = 0,
+        size_of: Callable[[Any], int] = len,
     ) -> Iterator[T]:
         """Bridge an async generator into a plain generator.
 
@@ -138,14 +139,16 @@ class Portal:
         consumer asks for the next item; with ``read_ahead=N`` it runs on by itself up to ``N``
         items ahead, so that items that come together (the chunks of one network read) cross
         the thread together instead of one wake-up each. ``read_ahead_size``, if given, also
-        bounds the ``len()`` of the items read ahead (bytes or characters of a stream's chunks),
-        so that large items are not held ``read_ahead`` at a time. Once ``cut.closed`` is true,
-        the next item is ``cut.closed_error()`` raised instead (the items read ahead are
-        dropped), as the generator would raise it at its next step (a closed client).
+        bounds the total ``size_of()`` of the items read ahead (``len()``: the bytes or
+        characters of a stream's chunks), so that large items are not held ``read_ahead`` at a
+        time. Once ``cut.closed`` is true, the next item is ``cut.closed_error()`` raised
+        instead (the items read ahead are dropped), as the generator would raise it at its next
+        step (a closed client).
         Leaving the ``for`` loop early (or dropping the generator) closes the async generator,
         releasing its connection before ``close()`` returns.
         """
-        feed = _Feed(agen, self._inbox_for_caller(agen), read_ahead, read_ahead_size, cut)
+        inbox = self._inbox_for_caller(agen)
+        feed = _Feed(agen, inbox, read_ahead, read_ahead_size, size_of, cut)
         feed.inbox.post(feed.start)  # runs in a copy of the caller's context
         items, cut = feed.items, feed.cut
         waiting = False
@@ -319,7 +322,7 @@ class _Feed:
 
     Items go into a deque (safe between one appending and one popping thread). The loop steps
     the generator while the consumer wants an item, or while fewer than ``read_ahead`` items
-    (and, if set, less than ``read_ahead_size`` of their ``len()``) wait; otherwise it pauses on
+    (and, if set, less than ``read_ahead_size`` of their ``size_of()``) wait; otherwise it pauses on
     ``room`` until the consumer has taken half of them. The consumer sleeps on ``wake`` (an
     eventfd of the feed's own) only when the deque is empty; the loop wakes it once it has
     appended what there is to append for now (a callback scheduled after the first append),
@@ -344,6 +347,7 @@ class _Feed:
         "paused",
         "room",
         "size",
+        "size_of",
         "task",
         "wake",
         "waking",
@@ -356,13 +360,14 @@ class _Feed:
         inbox: Inbox,
         read_ahead: int,
         read_ahead_size: int,
+        size_of: Callable[[Any], int],
         cut: Cut | None,
     ) -> None:
         self.agen = agen
         self.inbox = inbox
         self.ahead = read_ahead
-        self.size = read_ahead_size
-        self.added = 0  # at least the len() of the items waiting (see _over_size)
+        self.size, self.size_of = read_ahead_size, size_of
+        self.added = 0  # at least the size of the items waiting (see _over_size)
         self.cut = cut
         self.items: collections.deque[Any] = collections.deque()
         self.wake = Waker()  # the feed's own: a wake-up left over is never another's
@@ -379,6 +384,7 @@ class _Feed:
 
     async def _pump(self) -> None:
         items, step, ahead, size = self.items, self.agen.__anext__, self.ahead, self.size
+        size_of = self.size_of
         try:
             while True:
                 # (the first test is _may_step's, inline: this loop runs once per item)
@@ -395,7 +401,7 @@ class _Feed:
                 item = await step()
                 items.append(item)
                 if size:
-                    self.added += len(item)
+                    self.added += size_of(item)
                 if self.wanted and not self.waking:
                     # Woken once the loop has nothing more to append right now (the next
                     # network read, or a full read-ahead), not per item: a consumer woken at
@@ -419,7 +425,8 @@ class _Feed:
 
     def _over_size(self) -> bool:
         if self.size and self.added >= self.size:
-            self.added = sum(map(len, self.items.copy()))  # what waits: the bound made exact
+            # What still waits: the bound, made exact.
+            self.added = sum(map(self.size_of, self.items.copy()))
             return self.added >= self.size
         return False
 
@@ -447,7 +454,7 @@ class _Feed:
         """Whether the consumer has taken half of a full read-ahead (asked while paused)."""
         items = self.items
         return len(items) <= self.ahead // 2 and (
-            not self.size or sum(map(len, items.copy())) <= self.size // 2
+            not self.size or sum(map(self.size_of, items.copy())) <= self.size // 2
         )
 
     def raise_error(self) -> None:

@@ -33,6 +33,7 @@ from ._client import AsyncHTTPClient
 from ._endpoints import AsyncEndpointMethod, bind_attributes, resolve
 from ._portal import get_portal, on_fork_in_child, on_shutdown
 from ._schema import Endpoint
+from ._streaming import ServerSentEvent
 from ._tasks import AsyncTask
 from ._transport import Transport
 
@@ -54,20 +55,33 @@ _STREAM_READ_AHEAD = 1024
 _STREAM_READ_AHEAD_SIZE = 256 * 1024
 
 
+def _bridge_stream(
+    stream: AsyncIterator[T], client: AsyncHTTPClient, size_of: Callable[[T], int]
+) -> Iterator[T]:
+    """One of ``client``'s streams, read ahead on the loop (``size_of`` an item: its share of
+    the size bound). Items read ahead are not handed out once the client is closed, as the
+    async stream's next item would not be: the transport is the stream's cut."""
+    return get_portal().iterate(
+        stream, _STREAM_READ_AHEAD, client._core.transport, _STREAM_READ_AHEAD_SIZE, size_of
+    )
+
+
+def _event_size(event: ServerSentEvent) -> int:
+    return len(event.data)
+
+
 def _blocking(value: Any, owner: Any = None, stream_of: AsyncHTTPClient | None = None) -> Any:
     """Run what an async method returned: await a coroutine, bridge an async iterator.
 
-    ``stream_of``: the client whose stream ``value`` may be, read ahead until it is closed.
+    ``stream_of``: the client whose stream (of chunks) ``value`` may be, read ahead until it is
+    closed; any other async iterator (``imap``) steps only when asked, to stay lazy.
     """
     if inspect.iscoroutine(value):
         value = get_portal().call(value)
     elif hasattr(value, "__anext__"):
         if stream_of is None:
             return get_portal().iterate(value)
-        # Items read ahead are not handed out once the client is closed, as the async
-        # stream's next item would not be: the transport is the stream's cut.
-        transport = stream_of._core.transport
-        return get_portal().iterate(value, _STREAM_READ_AHEAD, transport, _STREAM_READ_AHEAD_SIZE)
+        return _bridge_stream(value, stream_of, len)
     elif inspect.isawaitable(value):
         value = get_portal().call(value)
     facade = _FACADES.get(type(value))
@@ -134,7 +148,27 @@ def blocking(original: Callable[..., Any]) -> Callable[..., Any]:
         # registry's resolve(), like any other way of naming an endpoint.
         return _blocking(getattr(self._async, name)(*args, **kwargs), self)
 
-    method.__name__ = name
+    return _dressed_as(method, original)
+
+
+def blocking_stream(
+    original: Callable[Concatenate[AsyncEndpointMethod, P], AsyncIterator[T]],
+    size_of: Callable[[T], int],
+) -> Callable[Concatenate[Any, P], Iterator[T]]:
+    """A blocking method made from an async endpoint method that returns one of its client's
+    streams: read ahead as a stream of chunks is, ``size_of`` giving each item's share of the
+    size bound. Same name, parameters, defaults and docstring as the original."""
+    name = original.__name__
+
+    def method(self: SyncEndpointMethod, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        stream = getattr(self._async, name)(*args, **kwargs)
+        return _bridge_stream(stream, cast(AsyncHTTPClient, self._async._client), size_of)
+
+    return _dressed_as(method, original)
+
+
+def _dressed_as(method: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
+    method.__name__ = original.__name__
     method.__qualname__ = _sync_annotation(original.__qualname__)
     method.__doc__ = original.__doc__
     method.__signature__ = _sync_signature(original)  # type: ignore[attr-defined]
@@ -192,7 +226,7 @@ class SyncEndpointMethod:
         client = cast(AsyncHTTPClient, self._async._client)
         return _blocking(self._async(*args, **kwargs), stream_of=client)
 
-    events = blocking(AsyncEndpointMethod.events)
+    events = blocking_stream(AsyncEndpointMethod.events, _event_size)
     submit = blocking(AsyncEndpointMethod.submit)
     get_status = blocking(AsyncEndpointMethod.get_status)
     get = blocking(AsyncEndpointMethod.get)

@@ -5,9 +5,10 @@ Speaks the subset of the protocol the benchmarks use, shaped like ``bentoml serv
 
 - ``POST /small``      {"text": str} -> a small JSON object
 - ``POST /echo``       {"data": object} -> that object back (~1.4 KB in the benchmarks)
-- ``POST /stream``     {"n": int = 1000, "pace_us": int = 0} -> ``n`` text/event-stream chunks
-  ("tok<i>\\n", one HTTP chunk each, as BentoML sends a stream's items): all in one write, or
-  one every ``pace_us`` µs
+- ``POST /stream``     {"n": int = 1000, "pace_us": int = 0, "sse": bool = false} -> ``n``
+  text/event-stream chunks ("tok<i>\\n", one HTTP chunk each, as BentoML sends a stream's
+  items; with ``sse``, each a Server-Sent Event ``data: tok<i>``): all in one write, or one
+  every ``pace_us`` µs
 - ``POST /large``      {} -> a ~1.2 MB JSON document of 14,500 small records (built once)
 - ``POST /embeddings`` {} -> a ~1.1 MB JSON document of 136 x 384 float32 values (built once)
 - ``POST /shout``      root text input -> the text upper-cased (text/plain)
@@ -73,6 +74,7 @@ SCHEMA: dict[str, Any] = {
                 {
                     "n": {"default": 1000, "title": "N", "type": "integer"},
                     "pace_us": {"default": 0, "title": "Pace Us", "type": "integer"},
+                    "sse": {"default": False, "title": "Sse", "type": "boolean"},
                 },
                 [],
             ),
@@ -199,7 +201,8 @@ class StandIn(asyncio.Protocol):
         its own CPU, and no sleep is that short)."""
         assert self.transport is not None
         n, pace = int(arguments.get("n", 1000)), int(arguments.get("pace_us", 0))
-        chunks = [b"%x\r\n%s\r\n" % (len(c), c) for c in (b"tok%d\n" % i for i in range(n))]
+        item = b"data: tok%d\n\n" if arguments.get("sse") else b"tok%d\n"  # sse: one event each
+        chunks = [b"%x\r\n%s\r\n" % (len(c), c) for c in (item % i for i in range(n))]
         if pace <= 0:
             self.transport.write(STREAM_HEAD + b"".join(chunks) + b"0\r\n\r\n")
             return

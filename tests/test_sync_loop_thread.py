@@ -14,11 +14,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import Any
 
+import pytest
 from _clients import close_client, open_client
-from _misbehaving import MisbehavingServer, hang, wait_for
+from _misbehaving import MisbehavingServer, chunks, hang, ok, wait_for
 from _misbehaving import misbehaving as misbehaving
 
 from asyncbento import Limits, SyncHTTPClient
@@ -240,3 +242,32 @@ def test_where_there_is_no_eventfd_a_pipe_wakes_the_caller() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("kind", ["stream", "events"])
+def test_sync_streams_and_events_are_read_ahead_off_their_connection(
+    misbehaving: MisbehavingServer, kind: str
+) -> None:
+    """A stream (of chunks, or of Server-Sent Events) is read ahead on the loop: once the rest
+    has arrived it is off the connection, which another call can take while the program holds
+    the items (here the pool's only connection)."""
+    misbehaving.default("/stream", chunks([f"tok{i}\n".encode() for i in range(50)]))
+    misbehaving.default("/events", chunks([f"data: {i}\n\n".encode() for i in range(50)]))
+    misbehaving.default("/echo", ok(None))
+    with SyncHTTPClient(misbehaving.url, retry=None, limits=Limits(max_connections=1)) as client:
+        items = client.stream(data={}) if kind == "stream" else client.events.events(data={})
+        first = next(items)
+        answers: list[Any] = []
+
+        def another_call() -> None:
+            answers.append(client.echo(data={"x": 1}))
+
+        other = threading.Thread(target=another_call, daemon=True)
+        other.start()
+        other.join(5)
+        assert answers == [{"data": {"x": 1}}], "the stream still held the only connection"
+        received = [first, *items]
+    if kind == "stream":
+        assert received == [f"tok{i}\n" for i in range(50)]
+    else:
+        assert [event.data for event in received] == [str(i) for i in range(50)]
