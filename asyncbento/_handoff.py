@@ -49,7 +49,7 @@ class Inbox:
     Lighter than ``loop.call_soon_threadsafe``: asyncio wakes its loop through a socket pair
     (a ``send`` to post, two ``recv`` on the loop to drain) and allocates a handle per
     callback; here one write of an eventfd wakes the loop, one read drains it, and a post
-    made while a wake-up is already on its way writes nothing. (A sync call costs about 13 µs
+    made while a wake-up is already on its way writes nothing. (A sync call costs about 10 µs
     of CPU less; ``benchmarks/shim_cost.py``.)
 
     On a loop that watches no file descriptors (Windows' proactor), the wake-up falls back to

@@ -149,7 +149,7 @@ class Portal:
         """
         inbox = self._inbox_for_caller(agen)
         feed = _Feed(agen, inbox, read_ahead, read_ahead_size, size_of, cut)
-        feed.inbox.post(feed.start)  # runs in a copy of the caller's context
+        inbox.post(feed.start)  # runs in a copy of the caller's context
         items, cut = feed.items, feed.cut
         waiting = False
         try:
@@ -425,8 +425,7 @@ class _Feed:
 
     def _over_size(self) -> bool:
         if self.size and self.added >= self.size:
-            # What still waits: the bound, made exact.
-            self.added = sum(map(self.size_of, self.items.copy()))
+            self.added = self._waiting_size()  # the bound, made exact
             return self.added >= self.size
         return False
 
@@ -452,10 +451,13 @@ class _Feed:
 
     def half_taken(self) -> bool:
         """Whether the consumer has taken half of a full read-ahead (asked while paused)."""
-        items = self.items
-        return len(items) <= self.ahead // 2 and (
-            not self.size or sum(map(self.size_of, items.copy())) <= self.size // 2
+        return len(self.items) <= self.ahead // 2 and (
+            not self.size or self._waiting_size() <= self.size // 2
         )
+
+    def _waiting_size(self) -> int:
+        # Summed over a copy (taken at once): the other thread may append or pop meanwhile.
+        return sum(map(self.size_of, self.items.copy()))
 
     def raise_error(self) -> None:
         if self.error is not None:
